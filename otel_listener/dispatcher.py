@@ -1,0 +1,188 @@
+"""Bounded, non-blocking hand-off from hooks to sinks.
+
+The hook side of :meth:`Dispatcher.submit` only appends to a bounded deque per sink and wakes
+that sink's thread: no I/O, no waiting, O(number of sinks). Each sink gets its own thread so a
+sink that hangs (a black-holed collector) never delays another, and a sink that raises is
+counted and skipped. :meth:`Dispatcher.flush` is the one place that waits, always with a
+deadline: task processes call it at their end so nothing buffered is lost to the exit, and a
+dead backend costs at most the deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from otel_listener.events import Event
+from otel_listener.health import Health
+
+log = logging.getLogger("otel_listener")
+
+
+class Sink(Protocol):
+    """A consumer of events. All methods run on the sink's own background thread."""
+
+    name: str
+
+    def handle(self, event: Event) -> None:
+        """Take one event (buffer it or act on it)."""
+
+    def flush(self, timeout: float) -> None:
+        """Send whatever is buffered; should give up after ``timeout`` seconds."""
+
+    def tick(self) -> None:
+        """Periodic work for long-lived processes (e.g. a metrics export)."""
+
+
+SinkFactory = Callable[[], Sink]
+
+
+class _FlushRequest:
+    __slots__ = ("deadline", "done")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.done = threading.Event()
+
+
+class SinkWorker:
+    """One sink, its bounded queue and the daemon thread that drains it.
+
+    The sink itself is built on that thread by ``factory`` (importing the OpenTelemetry SDK and
+    exporters is not something a hook should wait for). A factory that fails, e.g. on a bad
+    ``OTEL_*`` value, disables this sink only, with one log line; the others carry on.
+    """
+
+    def __init__(self, name: str, factory: SinkFactory, health: Health, max_queue: int, tick_interval: float) -> None:
+        self.name = name
+        self.factory = factory
+        self.sink: Sink | None = None
+        self.disabled = False
+        self.health = health
+        self.max_queue = max_queue
+        self.tick_interval = tick_interval
+        self._reset()
+
+    def _reset(self) -> None:
+        self._queue: deque[object] = deque()
+        self._wake = threading.Event()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._next_tick = time.monotonic() + self.tick_interval
+
+    def submit(self, event: Event) -> None:
+        if self.disabled:
+            return
+        if len(self._queue) >= self.max_queue:
+            self.health.count_drop(f"queue_full:{self.name}")
+            return
+        self._queue.append(event)
+        self._ensure_started()
+        self._wake.set()
+
+    def request_flush(self, deadline: float) -> threading.Event:
+        request = _FlushRequest(deadline)
+        if self.disabled:
+            request.done.set()
+            return request.done
+        self._queue.append(request)  # flushes are never dropped
+        self._ensure_started()
+        self._wake.set()
+        return request.done
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name=f"otel-listener-{self.name}", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        try:
+            self.sink = self.factory()
+        except Exception as exc:
+            self.disabled = True
+            self.health.count_sink_error(self.name, exc)
+            self.health.warn_once(f"disabled:{self.name}", "otel_listener: %s sink disabled in this process", self.name)
+            self._release_flushes()
+            return
+        while True:
+            self._wake.wait(timeout=max(0.0, self._next_tick - time.monotonic()))
+            self._wake.clear()
+            self._drain()
+            if time.monotonic() >= self._next_tick:
+                self._next_tick = time.monotonic() + self.tick_interval
+                self._guard("tick", self.sink.tick)
+
+    def _release_flushes(self) -> None:
+        """Nobody may wait on a disabled sink: complete every pending flush request."""
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, _FlushRequest):
+                item.done.set()
+
+    def _drain(self) -> None:
+        assert self.sink is not None
+        queue = self._queue
+        while queue:
+            try:
+                item = queue.popleft()
+            except IndexError:
+                return
+            if isinstance(item, _FlushRequest):
+                remaining = item.deadline - time.monotonic()
+                if remaining > 0:
+                    self._guard("flush", self.sink.flush, remaining)
+                item.done.set()
+            else:
+                self._guard("handle", self.sink.handle, item)
+
+    def _guard(self, what: str, func, *args) -> None:  # type: ignore[no-untyped-def]
+        try:
+            func(*args)
+        except Exception as exc:
+            self.health.count_sink_error(self.name, exc)
+
+
+class Dispatcher:
+    """Fans events out to sink workers; flushes them all under one deadline."""
+
+    def __init__(
+        self,
+        sinks: Sequence[tuple[str, SinkFactory]],
+        health: Health,
+        max_queue: int = 10_000,
+        tick_interval: float = 15.0,
+    ) -> None:
+        self.health = health
+        self.workers = [SinkWorker(name, factory, health, max_queue, tick_interval) for name, factory in sinks]
+        self._closed = False
+
+    def submit(self, event: Event) -> None:
+        """Hand an event to every sink without blocking. Never raises."""
+        if self._closed:
+            return
+        self.health.count_event(event.kind.value)
+        for worker in self.workers:
+            worker.submit(event)
+
+    def flush(self, timeout: float) -> bool:
+        """Ask every sink to export what it holds; wait at most ``timeout`` seconds in total."""
+        started = time.monotonic()
+        deadline = started + max(0.0, timeout)
+        waits = [w.request_flush(deadline) for w in self.workers]
+        complete = all(done.wait(max(0.0, deadline - time.monotonic())) for done in waits)
+        self.health.record_flush(time.monotonic() - started, "ok" if complete else "timeout")
+        return complete
+
+    def close(self, timeout: float) -> None:
+        """Final flush at process end; later events are ignored. Threads are daemons and die with the process."""
+        if not self._closed:
+            self.flush(timeout)
+            self._closed = True

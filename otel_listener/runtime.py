@@ -1,0 +1,127 @@
+"""Per-process state of the listener: settings, health, dispatcher and the process role.
+
+Built lazily at the first hook call (cheap: no SDK import; sinks build themselves on their
+own threads) and forgotten in forked children, which must never reuse a parent's exporters,
+threads or counters (the LocalExecutor and the task supervisor both fork).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+from otel_listener import __version__
+from otel_listener.adapter import role_from_argv
+from otel_listener.config import Settings, load_settings
+from otel_listener.dispatcher import Dispatcher, SinkFactory
+from otel_listener.health import Health
+
+log = logging.getLogger("otel_listener")
+
+SHORT_LIVED_ROLES = ("task", "dags-test")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    health: Health
+    dispatcher: Dispatcher
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+_disabled_settings: Settings | None = None
+_role: str | None = None
+
+
+def set_role(role: str) -> None:
+    """Record what this process is (from ``on_starting``): decides flush and timeout policy."""
+    global _role
+    _role = role
+
+
+def role() -> str:
+    return _role or role_from_argv()
+
+
+def _export_cap(settings: Settings) -> float | None:
+    """Short-lived processes cap exporter timeouts at the flush deadline; others keep OTEL_* values."""
+    return settings.flush_timeout if role() in SHORT_LIVED_ROLES else None
+
+
+def _sink_factories(settings: Settings, health: Health) -> list[tuple[str, SinkFactory]]:
+    factories: list[tuple[str, SinkFactory]] = []
+    if settings.traces_enabled:
+
+        def traces() -> object:
+            from otel_listener.sinks.traces import TraceSink
+
+            return TraceSink(__version__, _export_cap(settings))
+
+        factories.append(("traces", traces))  # type: ignore[arg-type]
+    if settings.metrics_enabled:
+
+        def metrics() -> object:
+            from otel_listener.sinks.metrics import MetricsSink
+
+            return MetricsSink(__version__, health, _export_cap(settings))
+
+        factories.append(("metrics", metrics))  # type: ignore[arg-type]
+    return factories
+
+
+def get() -> Runtime | None:
+    """The process's runtime, or ``None`` when the listener is disabled by configuration."""
+    global _runtime, _disabled_settings
+    runtime = _runtime
+    if runtime is not None or _disabled_settings is not None:
+        return runtime
+    with _lock:
+        if _runtime is None and _disabled_settings is None:
+            settings = load_settings()
+            if not settings.enabled:
+                _disabled_settings = settings
+                log.info("otel_listener: disabled by configuration (%s)", settings.sources.get("enabled"))
+                return None
+            health = Health()
+            dispatcher = Dispatcher(
+                _sink_factories(settings, health),
+                health,
+                max_queue=settings.queue_size,
+                tick_interval=settings.metric_export_interval,
+            )
+            _runtime = Runtime(settings, health, dispatcher)
+        return _runtime
+
+
+def install(runtime: Runtime | None) -> None:
+    """Replace the process runtime (tests, and the fork handler)."""
+    global _runtime, _disabled_settings
+    with _lock:
+        _runtime = runtime
+        _disabled_settings = None
+
+
+def _after_fork_in_child() -> None:
+    global _runtime, _disabled_settings, _role, _lock
+    _lock = threading.Lock()
+    _runtime = None
+    _disabled_settings = None
+    _role = None
+
+
+def _at_exit() -> None:
+    runtime = _runtime
+    if runtime is not None:
+        try:
+            runtime.dispatcher.close(runtime.settings.flush_timeout)
+        except Exception:
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)

@@ -1,0 +1,1 @@
+"""Event consumers. Each runs on its own background thread behind the dispatcher."""

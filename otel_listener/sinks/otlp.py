@@ -1,0 +1,84 @@
+"""OTLP exporters and the resource, configured from the standard ``OTEL_*`` variables.
+
+Imports of the SDK and exporters happen here, on the sink threads, never on the hook path:
+the first event pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEFAULT_SERVICE_NAME = "airflow"
+PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def protocol(signal: str) -> str:
+    """``OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`` or ``OTEL_EXPORTER_OTLP_PROTOCOL`` (spec default http/protobuf)."""
+    raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    value = raw.strip().lower()
+    if value not in PROTOCOLS:
+        raise ValueError(f"unsupported OTLP protocol {raw!r}; use one of {', '.join(PROTOCOLS)}")
+    return value
+
+
+def export_timeout(signal: str, cap: float | None) -> float:
+    """The exporter's timeout in seconds: the OTEL_* value, capped in short-lived processes.
+
+    A task process must not out-wait its flush deadline; an exporter that gives up by then
+    also stops retrying a refused connection, so a dead collector costs a few milliseconds.
+    """
+    raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TIMEOUT", "10"
+    )
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"OTEL_EXPORTER_OTLP_TIMEOUT={raw!r} is not a number of seconds") from exc
+    if value <= 0:
+        value = 10.0
+    return value if cap is None else max(0.05, min(value, cap))
+
+
+def span_exporter(timeout: float) -> Any:
+    if protocol("traces") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    return OTLPSpanExporter(timeout=timeout)
+
+
+def metric_exporter(timeout: float, preferred_temporality: dict[type, Any]) -> Any:
+    if protocol("metrics") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    return OTLPMetricExporter(timeout=timeout, preferred_temporality=preferred_temporality)
+
+
+def resource() -> Any:
+    """Resource from ``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME``, ``service.name`` defaulting to airflow.
+
+    Deliberately no per-process attributes: all task processes must report the same metric streams.
+    """
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    detected = Resource.create()
+    name = detected.attributes.get(SERVICE_NAME)
+    if not name or str(name).startswith("unknown_service"):
+        detected = detected.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return detected
+
+
+def attribute_value_limit() -> int:
+    """``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` / ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, default 4096."""
+    for name in ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"):
+        raw = os.environ.get(name)
+        if raw:
+            try:
+                return max(1, int(raw))
+            except ValueError:
+                continue
+    return 4096
