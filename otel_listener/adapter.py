@@ -79,16 +79,28 @@ def error_info(error: Any, max_stacktrace: int) -> ErrorInfo | None:
         return None
     if isinstance(error, BaseException):
         message = text(_safe_str(error), MAX_MESSAGE_CHARS) or ""
-        stack = ""
-        if max_stacktrace > 0:
-            try:
-                stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            except Exception:
-                stack = ""
-            if len(stack) > max_stacktrace:
-                stack = "...\n" + stack[-max_stacktrace:]
+        stack = _stacktrace(error, max_stacktrace) if max_stacktrace > 0 else ""
         return ErrorInfo(type=_qualname(type(error)), message=message, stacktrace=stack)
     return ErrorInfo(type="str", message=text(error, MAX_MESSAGE_CHARS) or "")
+
+
+def _stacktrace(error: BaseException, limit: int) -> str:
+    """Frames plus the exception line, within ``limit`` chars; keeps the innermost frames."""
+    try:
+        frames = traceback.format_tb(error.__traceback__)
+        last = "".join(traceback.format_exception_only(type(error), error))
+    except Exception:
+        return ""
+    last = last if len(last) <= limit // 4 else last[: limit // 4] + "...\n"
+    budget = limit - len(last)
+    kept: list[str] = []
+    for frame in reversed(frames):
+        if len(frame) > budget:
+            kept.append("  ...\n")
+            break
+        kept.append(frame)
+        budget -= len(frame)
+    return "Traceback (most recent call last):\n" + "".join(reversed(kept)) + last
 
 
 def _safe_str(error: BaseException) -> str:
@@ -380,8 +392,12 @@ _ROLE_BY_COMPONENT = {
 
 
 def role_of_component(component: Any) -> str:
+    """The role for ``on_starting``; a ``Job`` has no ``job_type`` yet then, so ask the command line."""
     name = component_name(component)
-    return _ROLE_BY_COMPONENT.get(name, name.lower())
+    if name in _ROLE_BY_COMPONENT:
+        return _ROLE_BY_COMPONENT[name]
+    from_argv = role_from_argv()
+    return from_argv if from_argv != "unknown" else name.lower()
 
 
 def role_from_argv(argv: list[str] | None = None) -> str:

@@ -163,6 +163,7 @@ class Dispatcher:
         self.health = health
         self.workers = [SinkWorker(name, factory, health, max_queue, tick_interval) for name, factory in sinks]
         self._closed = False
+        self._pending: list[threading.Event] = []
 
     def submit(self, event: Event) -> None:
         """Hand an event to every sink without blocking. Never raises."""
@@ -173,11 +174,19 @@ class Dispatcher:
             worker.submit(event)
 
     def flush(self, timeout: float) -> bool:
-        """Ask every sink to export what it holds; wait at most ``timeout`` seconds in total."""
+        """Ask every sink to export what it holds; wait at most ``timeout`` seconds in total.
+
+        If an earlier flush is still stuck (a collector that accepts but never answers), waiting
+        again would only stack deadlines at the end of a task, so this returns at once: one
+        process end costs at most one deadline.
+        """
         started = time.monotonic()
+        if any(not done.is_set() for done in self._pending):
+            self.health.record_flush(0.0, "skipped_stuck")
+            return False
         deadline = started + max(0.0, timeout)
-        waits = [w.request_flush(deadline) for w in self.workers]
-        complete = all(done.wait(max(0.0, deadline - time.monotonic())) for done in waits)
+        self._pending = [w.request_flush(deadline) for w in self.workers]
+        complete = all(done.wait(max(0.0, deadline - time.monotonic())) for done in self._pending)
         self.health.record_flush(time.monotonic() - started, "ok" if complete else "timeout")
         return complete
 

@@ -1,7 +1,8 @@
 """The hook implementations: thin adapters from Airflow calls to events.
 
 Every hook body is wrapped so that it can never raise (pluggy stops calling the remaining
-listeners at the first exception) and never waits on the network. The only wait is the
+listeners at the first exception) and never waits on the network. Hooks are ``tryfirst``: a
+listener of someone else's that raises cannot keep ours from seeing the event. The only wait is the
 bounded flush at the end of a task process, so that nothing buffered dies with the process.
 """
 
@@ -29,19 +30,19 @@ class OtelListener:
     """Registered with Airflow's listener manager by :class:`otel_listener.plugin.OtelListenerPlugin`."""
 
     # -- task instances ------------------------------------------------------------------
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
         self._task("on_task_instance_running", EventKind.TASK_RUNNING, task_instance, previous_state)
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
         self._task("on_task_instance_success", EventKind.TASK_SUCCESS, task_instance, previous_state)
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
         self._task("on_task_instance_failed", EventKind.TASK_FAILED, task_instance, previous_state, error)
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
         self._task("on_task_instance_skipped", EventKind.TASK_SKIPPED, task_instance, previous_state)
 
@@ -69,15 +70,15 @@ class OtelListener:
             _hook_failed(rt, hook, exc)
 
     # -- DAG runs ------------------------------------------------------------------------
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_dag_run_running(self, dag_run: Any, msg: Any) -> None:
         self._dag_run("on_dag_run_running", EventKind.DAG_RUN_RUNNING, dag_run, msg)
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_dag_run_success(self, dag_run: Any, msg: Any) -> None:
         self._dag_run("on_dag_run_success", EventKind.DAG_RUN_SUCCESS, dag_run, msg)
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_dag_run_failed(self, dag_run: Any, msg: Any) -> None:
         self._dag_run("on_dag_run_failed", EventKind.DAG_RUN_FAILED, dag_run, msg)
 
@@ -99,7 +100,7 @@ class OtelListener:
             _hook_failed(rt, hook, exc)
 
     # -- lifecycle -----------------------------------------------------------------------
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_starting(self, component: Any) -> None:
         rt = None
         try:
@@ -112,7 +113,7 @@ class OtelListener:
         except Exception as exc:
             _hook_failed(rt, "on_starting", exc)
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def before_stopping(self, component: Any) -> None:
         rt = None
         try:
@@ -126,36 +127,36 @@ class OtelListener:
             _hook_failed(rt, "before_stopping", exc)
 
     # -- assets and import errors --------------------------------------------------------
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_asset_created(self, asset: Any) -> None:
         self._simple("on_asset_created", lambda role: adapter.asset_event(EventKind.ASSET_CREATED, asset, role=role))
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_asset_alias_created(self, asset_alias: Any) -> None:
         self._simple(
             "on_asset_alias_created",
             lambda role: adapter.asset_event(EventKind.ASSET_ALIAS_CREATED, asset_alias, role=role),
         )
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_asset_changed(self, asset: Any) -> None:
         self._simple("on_asset_changed", lambda role: adapter.asset_event(EventKind.ASSET_CHANGED, asset, role=role))
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_asset_event_emitted(self, asset_event: Any) -> None:
         self._simple(
             "on_asset_event_emitted",
             lambda role: adapter.asset_event(EventKind.ASSET_EVENT_EMITTED, asset_event, role=role),
         )
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_new_dag_import_error(self, filename: Any, stacktrace: Any) -> None:
         self._simple(
             "on_new_dag_import_error",
             lambda role: adapter.import_error_event(EventKind.IMPORT_ERROR_NEW, filename, stacktrace, role=role),
         )
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def on_existing_dag_import_error(self, filename: Any, stacktrace: Any) -> None:
         self._simple(
             "on_existing_dag_import_error",
