@@ -121,10 +121,10 @@ class Cluster:
             ("dag-processor", ["dag-processor"]),
             ("scheduler", ["scheduler"]),
         ):
-            out = open(logs / f"{name}.out", "ab")  # noqa: SIM115 - closed with the process
-            self.processes[name] = subprocess.Popen(
-                [airflow_bin(), *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            with open(logs / f"{name}.out", "ab") as out:  # the child keeps its own copy of the descriptor
+                self.processes[name] = subprocess.Popen(
+                    [airflow_bin(), *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
         self._wait_healthy(timeout)
         return self
 

@@ -84,7 +84,7 @@ def test_hooks_never_raise_on_garbage_and_count_the_failure(monkeypatch):
 
 
 def test_all_hooks_accept_odd_arguments_without_raising():
-    sink, health = install()
+    sink, _ = install()
     odd = [None, object(), "", 42, RuntimeTaskInstance(dag_id="\ud800" * 3)]
     for value in odd:
         listener.on_task_instance_running(previous_state=value, task_instance=value)
