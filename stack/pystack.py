@@ -275,7 +275,7 @@ class Stack:
         return dict(self.urls)
 
     def _start(self, svc: Service) -> None:
-        logf = self._logfile(svc.name).open("ab")
+        logf = self._logfile(svc.name).open("wb")
         env = {**os.environ, **svc.env}
         proc = subprocess.Popen(
             svc.argv,
