@@ -70,9 +70,7 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def wait_until(
-    check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition"
-) -> Any:
+def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
     """Poll ``check`` until it returns a truthy value (returned) or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
@@ -238,8 +236,7 @@ class Stack:
     # ------------------------------------------------------------------ lifecycle
     def is_up(self) -> bool:
         return all(
-            self._running_pid(svc.name) and http_get(svc.health_url, timeout=2)[0] == 200
-            for svc in self.services()
+            self._running_pid(svc.name) and http_get(svc.health_url, timeout=2)[0] == 200 for svc in self.services()
         )
 
     def up(self) -> dict[str, str]:

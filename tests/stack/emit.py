@@ -51,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dag-run-outcome", default=None, help="also count one DAG run with this outcome")
     p.add_argument("--scheduling-delay", type=float, default=None)
     p.add_argument("--listener", action="store_true", help="also record otel_listener.* instruments")
-    p.add_argument(
-        "--instance-id", action="store_true", help="break the contract: add a random service.instance.id"
-    )
+    p.add_argument("--instance-id", action="store_true", help="break the contract: add a random service.instance.id")
     args = p.parse_args(argv)
 
     resource = {

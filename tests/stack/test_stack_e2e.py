@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import Webhook
 
 from stack.pystack import COLLECTOR_OTLP_HTTP_URL, Stack, wait_until
+from stack.pytest_plugin import Webhook
 
 REPO = Path(__file__).resolve().parents[2]
 EMIT = Path(__file__).resolve().parent / "emit.py"
