@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.pystack import COLLECTOR_OTLP_HTTP_URL, Stack, wait_until
+from stack.pystack import COLLECTOR_OTLP_HTTP_URL, Stack, http_get, wait_until
 from stack.pytest_plugin import Webhook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -179,6 +179,9 @@ def test_trace_reaches_jaeger_with_parent_links(stack: Stack, load: Load) -> Non
         ]
     tags = {t["key"]: t["value"] for t in by_id[load.span_ids["load"]]["tags"]}
     assert tags.get("error") is True
+    # Jaeger does not trace itself into the pipeline (that would pollute spanmetrics)
+    _, body = http_get(stack.urls["jaeger"] + "/api/services")
+    assert json.loads(body)["data"] == ["airflow"]
 
 
 def test_failed_dag_run_fires_alert_and_reaches_the_webhook(stack: Stack, load: Load, webhook: Webhook) -> None:
