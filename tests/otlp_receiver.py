@@ -65,7 +65,7 @@ class Receiver:
         self.points: list[Point] = []
         self.requests = 0
         self.mode = "ok"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._release = threading.Event()
         receiver = self
 
