@@ -172,6 +172,30 @@ class Cluster:
         rows = self.home.query("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", dag_id)
         return rows[0][0]
 
+    def clear(self, dag_id: str, run_id: str, *task_ids: str) -> None:
+        """Clear task instances of a run the way the UI and REST API do (the run's clear_number grows)."""
+        script = (
+            "import sys\n"
+            "from airflow.models.taskinstance import TaskInstance, clear_task_instances\n"
+            "from airflow.utils.session import create_session\n"
+            "dag_id, run_id, *task_ids = sys.argv[1:]\n"
+            "with create_session() as session:\n"
+            "    tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id,"
+            " TaskInstance.run_id == run_id, TaskInstance.task_id.in_(task_ids)).all()\n"
+            "    assert tis, 'nothing to clear'\n"
+            "    clear_task_instances(tis, session)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script, dag_id, run_id, *task_ids],
+            env=self.home.env(**self.env_overrides),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"clear failed: {result.stderr[-2000:]}")
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         """Until the run is finished; returns its state."""
         deadline = time.monotonic() + timeout
