@@ -27,6 +27,32 @@ FLUSH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 TASK_PROCESS_ROLES = ("task", "dags-test")
 
 
+def _result_tracking(exporter: Any) -> Any:
+    """Wrap an exporter to remember failures: the SDK reader reports a flush as done either way."""
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+
+    class ResultTracking(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__(
+                preferred_temporality=exporter._preferred_temporality,
+                preferred_aggregation=exporter._preferred_aggregation,
+            )
+            self.failed = False
+
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+            result = exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            self.failed = self.failed or result is not MetricExportResult.SUCCESS
+            return result
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return exporter.force_flush(timeout_millis=timeout_millis)
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    return ResultTracking()
+
+
 def delta_temporality() -> dict[type, Any]:
     from opentelemetry.sdk.metrics import (
         Counter,
@@ -60,9 +86,9 @@ class MetricsSink:
 
         self._health = health
         self._timeout = otlp.export_timeout("metrics", export_timeout_cap)
-        exporter = exporter or otlp.metric_exporter(self._timeout, delta_temporality())
+        self._exporter = _result_tracking(exporter or otlp.metric_exporter(self._timeout, delta_temporality()))
         # An infinite interval means no reader thread: this sink's own thread drives exports.
-        self._reader = PeriodicExportingMetricReader(exporter, export_interval_millis=math.inf)
+        self._reader = PeriodicExportingMetricReader(self._exporter, export_interval_millis=math.inf)
         # Our own atexit flush exports last; the SDK's exit hook would shut the exporter down first.
         self._provider = MeterProvider(resource=otlp.resource(), metric_readers=[self._reader], shutdown_on_exit=False)
         meter = self._provider.get_meter(SCOPE_NAME, version)
@@ -145,8 +171,9 @@ class MetricsSink:
     def _export(self, timeout: float) -> None:
         for seconds, outcome in self._health.take_flushes():
             self._flush_duration.record(seconds, {"outcome": outcome})
-        if not self._reader.force_flush(timeout_millis=max(1.0, timeout * 1000)):
-            raise ConnectionError("OTLP metric export failed or timed out")
+        self._exporter.failed = False
+        if not self._reader.force_flush(timeout_millis=max(1.0, timeout * 1000)) or self._exporter.failed:
+            raise ConnectionError("OTLP metric export failed or timed out; those data points are lost")
 
     def _task(self, event: TaskEvent) -> None:
         if event.process_role == "api-server":

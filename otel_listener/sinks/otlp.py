@@ -6,7 +6,9 @@ the first event pays nothing for them.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
 DEFAULT_SERVICE_NAME = "airflow"
@@ -42,7 +44,38 @@ def export_timeout(signal: str, cap: float | None) -> float:
     return value if cap is None else max(0.05, min(value, cap))
 
 
+class _OwnThreadsOnly(logging.Filter):
+    """Silence the SDK exporters' per-failure log lines, but only for exports made by our sinks.
+
+    Our sinks count every failed export and log it once per incident; the SDK would add a line
+    per attempt (every task, every tick). Other users of the SDK in the process are untouched.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not threading.current_thread().name.startswith("otel-listener-")
+
+
+_FILTER = _OwnThreadsOnly()
+
+
+_SDK_EXPORT_LOGGERS = (
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.sdk.metrics._internal.export",
+)
+
+
+def quiet_sdk_export_logs() -> None:
+    for name in _SDK_EXPORT_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
 def span_exporter(timeout: float) -> Any:
+    quiet_sdk_export_logs()
     if protocol("traces") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
@@ -51,6 +84,7 @@ def span_exporter(timeout: float) -> Any:
 
 
 def metric_exporter(timeout: float, preferred_temporality: dict[type, Any]) -> Any:
+    quiet_sdk_export_logs()
     if protocol("metrics") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     else:

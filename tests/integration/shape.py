@@ -22,7 +22,11 @@ EXPECTED_TASK_SPANS = {
 
 
 def spans_of_run(spans: list[Span], dag_id: str, run_id: str) -> list[Span]:
-    return [s for s in spans if s.attributes.get("airflow.dag_id") == dag_id and s.attributes.get("airflow.run_id") == run_id]
+    return [
+        s
+        for s in spans
+        if s.attributes.get("airflow.dag_id") == dag_id and s.attributes.get("airflow.run_id") == run_id
+    ]
 
 
 def assert_otel_shape_trace(spans: list[Span], run_id: str, task_role: str, run_role: str) -> None:

@@ -113,8 +113,13 @@ def test_cleared_run_gets_a_new_trace(live):
     assert receiver.wait_for(lambda r: len(root_of(r, "otel_simple", run_id)) == 1, 60)
     cluster.clear("otel_simple", run_id, "world")
     assert receiver.wait_for(lambda r: len(root_of(r, "otel_simple", run_id)) == 2, 120)
-    first, second = sorted(root_of(receiver, "otel_simple", run_id), key=lambda s: s.attributes["airflow.dag_run.clear_number"])
-    assert (first.attributes["airflow.dag_run.clear_number"], second.attributes["airflow.dag_run.clear_number"]) == (0, 1)
+    first, second = sorted(
+        root_of(receiver, "otel_simple", run_id), key=lambda s: s.attributes["airflow.dag_run.clear_number"]
+    )
+    assert (first.attributes["airflow.dag_run.clear_number"], second.attributes["airflow.dag_run.clear_number"]) == (
+        0,
+        1,
+    )
     assert first.trace_id != second.trace_id
     rerun = [s for s in receiver.spans if s.trace_id == second.trace_id and s.name == "task world"]
     assert len(rerun) == 1 and rerun[0].parent_span_id == second.span_id

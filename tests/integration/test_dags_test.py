@@ -6,7 +6,7 @@ from pathlib import Path
 
 from integration.shape import assert_otel_shape_trace, expected_outcome_counts
 
-RAISING_PLUGIN = '''
+RAISING_PLUGIN = """
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 
@@ -40,7 +40,7 @@ class Raising:
 class RaisingPlugin(AirflowPlugin):
     name = "raising_listener"
     listeners = [Raising()]
-'''
+"""
 
 
 def run_id_of(receiver) -> str:
@@ -81,7 +81,9 @@ def test_a_raising_listener_beside_ours_does_not_stop_ours(make_home, receiver, 
 def test_plugins_folder_shim_loads_the_listener_too(make_home, receiver, tmp_path):
     plugins = Path(tmp_path) / "plugins"
     plugins.mkdir()
-    (plugins / "otel_listener_plugin.py").write_text("from otel_listener.plugin import OtelListenerPlugin  # noqa: F401\n")
+    (plugins / "otel_listener_plugin.py").write_text(
+        "from otel_listener.plugin import OtelListenerPlugin  # noqa: F401\n"
+    )
     home = make_home(AIRFLOW__CORE__PLUGINS_FOLDER=str(plugins))
     listed = home.airflow("plugins")
     assert "otel_listener_plugin.py" in listed.stdout or "$PLUGINS_FOLDER" in listed.stdout
