@@ -92,7 +92,7 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "queue_size": (_bounded_int(16, 10_000_000), "Events buffered per sink before new ones are dropped."),
     "metric_export_interval": (
         _bounded_float(1.0, 3600.0),
-        "Seconds between metric exports in long-lived processes (scheduler, api-server).",
+        "Seconds between exports of metrics and buffered spans in long-lived processes (scheduler, api-server).",
     ),
     "include_dags": (_globs, "Comma-separated dag_id globs to observe (empty: all)."),
     "exclude_dags": (_globs, "Comma-separated dag_id globs never observed."),

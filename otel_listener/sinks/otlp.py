@@ -95,15 +95,20 @@ def metric_exporter(timeout: float, preferred_temporality: dict[type, Any]) -> A
 def resource() -> Any:
     """Resource from ``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME``, ``service.name`` defaulting to airflow.
 
-    Deliberately no per-process attributes: all task processes must report the same metric streams.
+    Deliberately no per-process identity: all task processes must report the same metric
+    streams. Recent SDKs add a random ``service.instance.id`` in ``Resource.create()``; it is
+    removed again unless the user set one in ``OTEL_RESOURCE_ATTRIBUTES``.
     """
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 
     detected = Resource.create()
-    name = detected.attributes.get(SERVICE_NAME)
+    attributes = dict(detected.attributes)
+    if SERVICE_INSTANCE_ID not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        attributes.pop(SERVICE_INSTANCE_ID, None)
+    name = attributes.get(SERVICE_NAME)
     if not name or str(name).startswith("unknown_service"):
-        detected = detected.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
-    return detected
+        attributes[SERVICE_NAME] = DEFAULT_SERVICE_NAME
+    return Resource(attributes, detected.schema_url)
 
 
 def attribute_value_limit() -> int:

@@ -1,0 +1,45 @@
+# airflow-otel-listener: every target does its own set-up (venv, pip, Go builds, apt) and can
+# run on a fresh machine. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: help install test test-unit test-integration lint format demo clean
+
+help: ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+install: $(STAMP) ## create .venv and install the plugin (editable) with dev tools
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+lint: install ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## apply ruff formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install lint ## everything: lint, unit, real Airflow, real stack (builds what is missing)
+	$(PY) -m pytest -q
+
+test-unit: install ## unit tests only (no servers)
+	$(PY) -m pytest -q tests/unit
+
+test-integration: install ## real Airflow tests only
+	$(PY) -m pytest -q tests/integration
+
+demo: install stack-build ## stack + real Airflow + example DAGs; prints where to look
+	$(PY) -m otel_listener.demo
+
+clean: stack-down ## remove the venv and local state (build caches outside the repo stay)
+	rm -rf $(VENV) .stack .airflow-demo build dist *.egg-info
+
+include stack.mk
