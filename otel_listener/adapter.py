@@ -27,6 +27,7 @@ from otel_listener.events import (
     Outcome,
     RunRef,
     TaskEvent,
+    TaskInstanceSnapshot,
     UpstreamRun,
 )
 
@@ -323,19 +324,34 @@ def scheduling_delays(task_instances: Iterable[Any]) -> tuple[tuple[str, float],
     return tuple(delays)
 
 
+def snapshots(task_instances: Iterable[Any]) -> tuple[TaskInstanceSnapshot, ...]:
+    return tuple(
+        TaskInstanceSnapshot(
+            task_id=text(attr(ti, "task_id")) or "<unknown>",
+            map_index=integer(attr(ti, "map_index", -1), -1),
+            try_number=integer(attr(ti, "try_number", 0), 0),
+            state=text(attr(ti, "state")),
+            start_date=aware(attr(ti, "start_date")),
+            end_date=aware(attr(ti, "end_date")),
+        )
+        for ti in task_instances
+    )
+
+
 def dag_run_end_event(kind: EventKind, dag_run: Any, msg: Any, *, role: str, synthesize: bool) -> DagRunEvent:
     """A DAG-run end event, with the task tries the DAG-run hook must account for."""
     from dataclasses import replace
 
     event = dag_run_event(kind, dag_run, msg, role=role)
-    if event.end_date is None:
-        event = replace(event, end_date=datetime.now(timezone.utc))
+    end = event.end_date or datetime.now(timezone.utc)
     tis = _run_task_instances(dag_run)
     return replace(
         event,
+        end_date=end,
         upstream_runs=_upstream_runs(dag_run),
-        synthesized_tasks=synthesized_tasks(tis, event.end_date, role) if synthesize else (),
+        synthesized_tasks=synthesized_tasks(tis, end, role) if synthesize else (),
         task_scheduling_delays=scheduling_delays(tis),
+        task_instances=snapshots(tis),
     )
 
 

@@ -37,6 +37,7 @@ class Settings:
     exclude_dags: tuple[str, ...] = ()
     synthesize_task_spans: bool = True
     max_stacktrace_chars: int = 8192
+    state_dir: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -101,6 +102,10 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
         "At DAG-run end, make spans for task instances the scheduler decided (upstream_failed, ...).",
     ),
     "max_stacktrace_chars": (_bounded_int(0, 1_000_000), "Longest stack trace kept on a span event."),
+    "state_dir": (
+        str.strip,
+        "Local folder for in-flight markers that reveal killed tries (empty: $AIRFLOW_HOME/otel_listener/inflight).",
+    ),
 }
 
 

@@ -97,6 +97,7 @@ class TaskEvent:
     run_type: str | None = None
     logical_date: datetime | None = None
     error: ErrorInfo | None = None
+    killed: bool = False
     process_role: str = "unknown"
     observed_at_ns: int = 0
 
@@ -106,6 +107,18 @@ class UpstreamRun:
     """A DAG run whose asset event triggered this one (for span links)."""
 
     run: RunRef
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInstanceSnapshot:
+    """The last try of one task instance as the DAG-run end saw it."""
+
+    task_id: str
+    map_index: int
+    try_number: int
+    state: str | None
+    start_date: datetime | None
+    end_date: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +139,7 @@ class DagRunEvent:
     upstream_runs: tuple[UpstreamRun, ...] = ()
     synthesized_tasks: tuple[TaskEvent, ...] = ()
     task_scheduling_delays: tuple[tuple[str, float], ...] = ()
+    task_instances: tuple[TaskInstanceSnapshot, ...] = ()
     process_role: str = "unknown"
     observed_at_ns: int = 0
 

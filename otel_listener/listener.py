@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_listener import adapter, runtime
+from otel_listener import adapter, inflight, runtime
 from otel_listener.events import EventKind
 
 try:
@@ -96,6 +96,10 @@ class OtelListener:
                     kind, dag_run, msg, role=role, synthesize=rt.settings.synthesize_task_spans
                 )
             rt.dispatcher.submit(event)
+            if kind != EventKind.DAG_RUN_RUNNING and rt.settings.synthesize_task_spans:
+                inflight.check_later(
+                    runtime.inflight_dir(rt.settings), event, rt.settings.flush_timeout + 1.0, rt.dispatcher.submit
+                )
         except Exception as exc:
             _hook_failed(rt, hook, exc)
 

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from otel_listener import __version__
 from otel_listener.adapter import role_from_argv
@@ -52,8 +53,22 @@ def _export_cap(settings: Settings) -> float | None:
     return settings.flush_timeout if role() in SHORT_LIVED_ROLES else None
 
 
+def inflight_dir(settings: Settings) -> Path:
+    from otel_listener.inflight import default_dir
+
+    return Path(settings.state_dir) / "inflight" if settings.state_dir else default_dir()
+
+
 def _sink_factories(settings: Settings, health: Health) -> list[tuple[str, SinkFactory]]:
     factories: list[tuple[str, SinkFactory]] = []
+    if settings.synthesize_task_spans and (settings.traces_enabled or settings.metrics_enabled):
+
+        def inflight() -> object:
+            from otel_listener.inflight import InflightSink
+
+            return InflightSink(inflight_dir(settings))
+
+        factories.append(("inflight", inflight))  # type: ignore[arg-type]
     if settings.traces_enabled:
 
         def traces() -> object:

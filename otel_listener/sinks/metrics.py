@@ -187,6 +187,8 @@ class MetricsSink:
         if key in self._running:
             self._running.discard(key)
             self._task_running.add(-1, small)
+        elif event.killed:
+            self._task_running.add(-1, small)  # the killed process counted itself running, never stopped
         outcome = event.outcome.value if event.outcome else "unknown"
         labels = {**small, "operator": event.operator or "unknown", "outcome": outcome}
         self._task_outcomes.add(1, labels)

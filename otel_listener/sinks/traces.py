@@ -205,6 +205,7 @@ class TraceSink:
             "airflow.task.outcome": event.outcome.value if event.outcome else None,
             "airflow.task.will_retry": event.outcome is Outcome.RETRY,
             "airflow.task.synthesized": event.kind.value == "task_synthesized",
+            "airflow.task.killed": event.killed or None,
             "airflow.task.manual": manual or None,
             "airflow.task.owner": event.owner,
             "airflow.run_type": event.run_type,

@@ -124,3 +124,22 @@ def test_cleared_run_gets_a_new_trace(live):
     rerun = [s for s in receiver.spans if s.trace_id == second.trace_id and s.name == "task world"]
     assert len(rerun) == 1 and rerun[0].parent_span_id == second.span_id
     assert rerun[0].attributes["airflow.try_number"] == 2
+
+
+def test_killed_task_gets_a_span_from_its_left_over_marker(live):
+    cluster, receiver = live
+    cluster.wait_for_dag("otel_killed")
+    run_id = cluster.trigger("otel_killed")
+    assert cluster.wait_for_run("otel_killed", run_id) == "failed"
+    assert receiver.wait_for(lambda r: len(spans_of_run(r.spans, "otel_killed", run_id)) == 2, 60)
+    (victim,) = [s for s in spans_of_run(receiver.spans, "otel_killed", run_id) if s.name == "task victim"]
+    assert victim.attributes["airflow.task.killed"] is True
+    assert victim.attributes["airflow.task.synthesized"] is True
+    assert victim.attributes["airflow.try_number"] == 1
+    assert victim.status_code == 2 and victim.events[0]["exception.type"] == "TaskKilled"
+    (root,) = root_of(receiver, "otel_killed", run_id)
+    assert victim.parent_span_id == root.span_id and victim.start_ns < victim.end_ns
+    assert receiver.wait_for(
+        lambda r: r.metric_sum("airflow.task.outcomes", dag_id="otel_killed", outcome="failed") == 1, 30
+    )
+    assert receiver.wait_for(lambda r: r.metric_sum("airflow.task.running", dag_id="otel_killed") == 0, 30)
