@@ -37,7 +37,7 @@ test-integration: install ## real Airflow tests only
 	$(PY) -m pytest -q tests/integration
 
 demo: install stack-build ## stack + real Airflow + example DAGs; prints where to look
-	$(PY) -m otel_listener.demo
+	$(PY) scripts/demo.py
 
 clean: stack-down ## remove the venv and local state (build caches outside the repo stay)
 	rm -rf $(VENV) .stack .airflow-demo build dist *.egg-info

@@ -37,15 +37,17 @@ JAEGER_UI = "http://localhost:16686"
 TAGS = ["airflow", "airflow-otel-listener"]
 
 
-def window_count(selector: str, window: str, by: str) -> str:
+def window_count(selector: str, window: str, by: str, zero: bool = False) -> str:
     """Exact number of increments of a counter over ``window``.
 
     A series is created at its first increment, so increase() would miss that one: take the
     difference for series that existed ``window`` ago and the whole value for newer ones.
+    ``zero`` shows 0 instead of "No data" while the counter has no series yet (no failure so far).
     """
-    return (
+    expr = (
         f"sum by ({by}) (({selector} - {selector} offset {window}) or ({selector} unless {selector} offset {window}))"
     )
+    return expr + " or vector(0)" if zero else expr
 
 
 def q(expr: str, legend: str = "__auto", instant: bool = False, ref: str = "A") -> prometheus.Dataquery:
@@ -111,21 +113,30 @@ def overview() -> dashboard.Dashboard:
         st(
             "DAG runs succeeded (24h)",
             "short",
-            q(window_count('airflow_dag_run_outcomes_total{outcome="success"}', "24h", "outcome"), instant=True),
+            q(
+                window_count('airflow_dag_run_outcomes_total{outcome="success"}', "24h", "outcome", zero=True),
+                instant=True,
+            ),
         )
     )
     d = d.with_panel(
         st(
             "DAG runs failed (24h)",
             "short",
-            q(window_count('airflow_dag_run_outcomes_total{outcome="failed"}', "24h", "outcome"), instant=True),
+            q(
+                window_count('airflow_dag_run_outcomes_total{outcome="failed"}', "24h", "outcome", zero=True),
+                instant=True,
+            ),
         )
     )
     d = d.with_panel(
         st(
             "Task tries failed or retried (24h)",
             "short",
-            q(window_count('airflow_task_outcomes_total{outcome=~"failed|retry"}', "24h", "job"), instant=True),
+            q(
+                window_count('airflow_task_outcomes_total{outcome=~"failed|retry"}', "24h", "job", zero=True),
+                instant=True,
+            ),
         )
     )
     d = d.with_panel(
@@ -236,7 +247,9 @@ def dag_detail() -> dashboard.Dashboard:
             "Runs succeeded (24h)",
             "short",
             q(
-                window_count('airflow_dag_run_outcomes_total{dag_id="$dag_id",outcome="success"}', "24h", "dag_id"),
+                window_count(
+                    'airflow_dag_run_outcomes_total{dag_id="$dag_id",outcome="success"}', "24h", "dag_id", zero=True
+                ),
                 instant=True,
             ),
         )
@@ -246,7 +259,9 @@ def dag_detail() -> dashboard.Dashboard:
             "Runs failed (24h)",
             "short",
             q(
-                window_count('airflow_dag_run_outcomes_total{dag_id="$dag_id",outcome="failed"}', "24h", "dag_id"),
+                window_count(
+                    'airflow_dag_run_outcomes_total{dag_id="$dag_id",outcome="failed"}', "24h", "dag_id", zero=True
+                ),
                 instant=True,
             ),
         )
@@ -354,21 +369,21 @@ def listener_health() -> dashboard.Dashboard:
         st(
             "Events dropped (24h)",
             "short",
-            q(window_count("otel_listener_events_dropped_total", "24h", "job"), instant=True),
+            q(window_count("otel_listener_events_dropped_total", "24h", "job", zero=True), instant=True),
         )
     )
     d = d.with_panel(
         st(
             "Sink errors (24h)",
             "short",
-            q(window_count("otel_listener_sink_errors_total", "24h", "job"), instant=True),
+            q(window_count("otel_listener_sink_errors_total", "24h", "job", zero=True), instant=True),
         )
     )
     d = d.with_panel(
         st(
             "Hook errors (24h)",
             "short",
-            q(window_count("otel_listener_hook_errors_total", "24h", "job"), instant=True),
+            q(window_count("otel_listener_hook_errors_total", "24h", "job", zero=True), instant=True),
         )
     )
     d = d.with_panel(
@@ -390,15 +405,15 @@ def listener_health() -> dashboard.Dashboard:
         ts(
             "Dropped events / min by reason",
             "short",
-            q("60 * sum by (reason) (rate(otel_listener_events_dropped_total[5m]))", "{{reason}}"),
+            q("60 * sum by (reason) (rate(otel_listener_events_dropped_total[5m])) or vector(0)", "{{reason}}"),
         )
     )
     d = d.with_panel(
         ts(
             "Errors / min",
             "short",
-            q("60 * sum by (sink) (rate(otel_listener_sink_errors_total[5m]))", "sink {{sink}}"),
-            q("60 * sum by (hook) (rate(otel_listener_hook_errors_total[5m]))", "hook {{hook}}", ref="B"),
+            q("60 * sum by (sink) (rate(otel_listener_sink_errors_total[5m])) or vector(0)", "sink {{sink}}"),
+            q("60 * sum by (hook) (rate(otel_listener_hook_errors_total[5m])) or vector(0)", "hook {{hook}}", ref="B"),
         )
     )
     d = d.with_panel(

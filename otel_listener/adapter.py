@@ -52,8 +52,8 @@ def text(value: Any, limit: int = MAX_ID_CHARS) -> str | None:
     """A bounded, printable string for ``value`` (enums give their value), or ``None``."""
     if value is None:
         return None
-    value = getattr(value, "value", value)
     try:
+        value = getattr(value, "value", value)
         result = value if isinstance(value, str) else str(value)
     except Exception:
         return "<unprintable>"

@@ -128,9 +128,15 @@ def _airflow_conf_lookup() -> Callable[[str], str | None]:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, file_lookup: Callable[[str], str | None] | None = None
+    environ: Mapping[str, str] | None = None,
+    file_lookup: Callable[[str], str | None] | None = None,
+    log_problems: bool = True,
 ) -> Settings:
-    """Build :class:`Settings`, logging one line per invalid value and falling back safely."""
+    """Build :class:`Settings`, logging one line per invalid value and falling back safely.
+
+    ``log_problems=False`` validates a candidate configuration without logging (the problems
+    are still returned in :attr:`Settings.problems`).
+    """
     env = os.environ if environ is None else environ
     lookup = _airflow_conf_lookup() if file_lookup is None else file_lookup
     defaults = Settings()
@@ -155,6 +161,6 @@ def load_settings(
             problems.append(f"{source}={raw!r} is invalid ({exc}); using {fallback!r}")
             values[key] = fallback
             sources[key] = f"fallback (invalid {source})"
-    for problem in problems:
+    for problem in problems if log_problems else ():
         log.warning("otel_listener: %s", problem)
     return Settings(**values, sources=sources, problems=tuple(problems))

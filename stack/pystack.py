@@ -364,6 +364,17 @@ class Stack:
         return data[0]["spans"] if data else []
 
 
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, PromQL expr) of every panel target of every committed dashboard."""
+    queries = []
+    for path in sorted((REPO / "grafana" / "dashboards").glob("*.json")):
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                queries.append((path.name, panel["title"], target["expr"]))
+    return queries
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Local observability stack of airflow-otel-listener")
     p.add_argument("command", choices=["build", "up", "down", "status", "urls"])

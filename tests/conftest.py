@@ -10,10 +10,14 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(TESTS.parent))
 
 from otlp_receiver import Receiver  # noqa: E402
 
 from otel_listener import runtime  # noqa: E402
+
+# One real stack per session for every suite that needs it (tests/stack, Airflow end to end).
+from stack.pytest_plugin import stack, stack_binaries, webhook  # noqa: E402, F401
 
 
 @pytest.fixture

@@ -183,6 +183,9 @@ class MetricsSink:
         if event.kind == EventKind.TASK_RUNNING:
             self._running.add(key)
             self._task_running.add(1, small)
+            # Export the +1 now (on this sink's thread, not the task's), or it would leave together
+            # with the -1 at the task's end and no one would ever see the task running.
+            self._export(self._timeout)
             return
         if key in self._running:
             self._running.discard(key)

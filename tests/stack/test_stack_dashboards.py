@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from stack.pystack import dashboard_queries
+
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "grafana/dashboards"
 
@@ -49,11 +51,7 @@ def load_generator() -> ModuleType:
 
 def panel_queries() -> Iterator[tuple[str, str, str]]:
     """(dashboard file, panel title, expr) of every panel target of every committed dashboard."""
-    for path in sorted(DASHBOARDS.glob("*.json")):
-        board = json.loads(path.read_text())
-        for panel in board["panels"]:
-            for target in panel.get("targets", []):
-                yield path.name, panel["title"], target["expr"]
+    yield from dashboard_queries()
 
 
 def recording_rule_names() -> set[str]:

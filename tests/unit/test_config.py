@@ -57,3 +57,10 @@ def test_dag_filters():
 def test_enabled_switch():
     assert load_settings({"AIRFLOW__OTEL_LISTENER__ENABLED": "false"}, no_file).enabled is False
     assert load_settings({}, lambda key: "False" if key == "enabled" else None).enabled is False
+
+
+def test_candidate_config_can_be_validated_quietly(caplog):
+    with caplog.at_level(logging.WARNING, logger="otel_listener"):
+        settings = load_settings({"AIRFLOW__OTEL_LISTENER__QUEUE_SIZE": "lots"}, no_file, log_problems=False)
+    assert len(settings.problems) == 1
+    assert caplog.records == []

@@ -139,3 +139,9 @@ def test_health_counters_are_exported(sink):
     ]
     ((_, flush),) = exporter.points("otel_listener.flush.duration")
     assert flush.count == 1 and flush.attributes == {"outcome": "ok"}
+
+
+def test_running_is_exported_when_the_try_starts(sink):
+    metrics, exporter, _ = sink
+    metrics.handle(adapter.task_event(EventKind.TASK_RUNNING, RuntimeTaskInstance(), role="task"))
+    assert [p.value for _, p in exporter.points("airflow.task.running")] == [1]
