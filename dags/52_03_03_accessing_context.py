@@ -76,7 +76,8 @@ with DAG(
                 "conf": dict(dag_run.conf or {}),
             },
             "params": dict(context["params"]),
-            "templates": {key: str(context[key]) for key in ("ds", "ts", "run_id")},
+            # ds/ts exist only when the run has a logical date (not for runs triggered without one).
+            "templates": {key: str(context.get(key)) for key in ("ds", "ts", "run_id")},
             "listener_sees": {
                 "run_type": event.run_type,
                 "logical_date": _iso(event.logical_date),
@@ -97,7 +98,7 @@ with DAG(
         return rendered
 
     read_context() >> render_templates(
-        ds="{{ ds }}",
+        ds="{{ ds if ds is defined else 'no logical date' }}",
         run_id="{{ run_id }}",
         customer="{{ params.customer }}",
         traceparent="{{ dag_run.conf.get('traceparent', 'none') }}",
