@@ -24,6 +24,7 @@ from otel_listener.events import (
     EventKind,
     ImportErrorEvent,
     LifecycleEvent,
+    LineageParent,
     Outcome,
     RunRef,
     TaskEvent,
@@ -128,6 +129,47 @@ def traceparent_from_conf(conf: Any) -> str | None:
     return None
 
 
+def lineage_parent_from_conf(conf: Any) -> LineageParent | None:
+    """OpenLineage parent/root run info in the run's conf, as the official provider reads it:
+    ``{"openlineage": {"parentRunId", "parentJobNamespace", "parentJobName", "rootParentRunId", ...}}``."""
+    info = conf.get("openlineage") if isinstance(conf, dict) else None
+    if not isinstance(info, dict):
+        return None
+    values = {k: text(info.get(k)) for k in info if isinstance(k, str)}
+    run_id, namespace, name = values.get("parentRunId"), values.get("parentJobNamespace"), values.get("parentJobName")
+    if not (run_id and namespace and name):
+        return None
+    return LineageParent(
+        namespace=namespace,
+        name=name,
+        run_id=run_id,
+        root_namespace=values.get("rootParentJobNamespace"),
+        root_name=values.get("rootParentJobName"),
+        root_run_id=values.get("rootParentRunId"),
+    )
+
+
+def asset_refs(objects: Any) -> tuple[tuple[str, str], ...]:
+    """``(name, uri)`` of the assets among a task's inlets/outlets (aliases and other objects are skipped)."""
+    out = []
+    try:
+        items = list(objects or ())[:200]
+    except Exception:
+        return ()
+    for item in items:
+        uri = text(attr(item, "uri"), 2048)
+        if uri:
+            out.append((text(attr(item, "name")) or uri, uri))
+    return tuple(out)
+
+
+def dag_tags(dag: Any) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(t for t in (text(tag) for tag in (attr(dag, "tags") or ())) if t))[:50]
+    except Exception:
+        return ()
+
+
 def run_ref(dag_id: Any, run_id: Any, dag_run: Any) -> RunRef:
     return RunRef(
         dag_id=text(dag_id) or "<unknown>",
@@ -206,6 +248,10 @@ def task_event(
         error=error_info(error, max_stacktrace) if kind == EventKind.TASK_FAILED else None,
         process_role=role,
         observed_at_ns=time.time_ns(),
+        inlets=asset_refs(attr(task, "inlets")),
+        outlets=asset_refs(attr(task, "outlets")),
+        dag_tags=dag_tags(attr(task, "dag")),
+        lineage_parent=lineage_parent_from_conf(attr(dag_run, "conf")),
     )
 
 
@@ -227,6 +273,9 @@ def dag_run_event(kind: EventKind, dag_run: Any, msg: Any, *, role: str) -> DagR
         msg=text(msg, MAX_MESSAGE_CHARS),
         process_role=role,
         observed_at_ns=time.time_ns(),
+        dag_tags=dag_tags(attr(dag_run, "dag")),
+        dag_owner=text(attr(attr(dag_run, "dag"), "owner")),
+        lineage_parent=lineage_parent_from_conf(attr(dag_run, "conf")),
     )
 
 
@@ -289,6 +338,15 @@ def _upstream_runs(dag_run: Any) -> tuple[UpstreamRun, ...]:
     return tuple(seen.values())
 
 
+def consumed_assets(dag_run: Any) -> tuple[tuple[str, str], ...]:
+    """Assets whose events triggered this run: the inputs of an asset-triggered run."""
+    try:
+        events = list(attr(dag_run, "consumed_asset_events") or ())[:100]
+    except Exception:
+        return ()
+    return tuple(dict.fromkeys(asset_refs(attr(event, "asset") for event in events)))
+
+
 def synthesized_tasks(task_instances: Iterable[Any], run_end: datetime | None, role: str) -> tuple[TaskEvent, ...]:
     """Task ends no task process reported: states the scheduler decided, never-run leftovers."""
     out = []
@@ -349,6 +407,7 @@ def dag_run_end_event(kind: EventKind, dag_run: Any, msg: Any, *, role: str, syn
         event,
         end_date=end,
         upstream_runs=_upstream_runs(dag_run),
+        consumed_assets=consumed_assets(dag_run),
         synthesized_tasks=synthesized_tasks(tis, end, role) if synthesize else (),
         task_scheduling_delays=scheduling_delays(tis),
         task_instances=snapshots(tis),

@@ -38,6 +38,11 @@ class Settings:
     synthesize_task_spans: bool = True
     max_stacktrace_chars: int = 8192
     state_dir: str = ""
+    lineage_enabled: str = "auto"
+    lineage_namespace: str = "airflow"
+    lineage_transport: str = "openlineage"
+    lineage_spool_max_mb: int = 256
+    lineage_with_provider: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -77,6 +82,23 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _non_empty(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError("expected a non-empty value")
+    return value
+
+
 def _globs(raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
@@ -105,6 +127,23 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
     "state_dir": (
         str.strip,
         "Local folder for in-flight markers that reveal killed tries (empty: $AIRFLOW_HOME/otel_listener/inflight).",
+    ),
+    "lineage_enabled": (
+        _choice("auto", "true", "false"),
+        "OpenLineage events: auto = on when an OpenLineage transport is configured (OPENLINEAGE_URL, ...).",
+    ),
+    "lineage_namespace": (_non_empty, "OpenLineage job namespace of DAG runs and task tries."),
+    "lineage_transport": (
+        _choice("openlineage", "otlp"),
+        "openlineage = the client's standard transport config; otlp = OTLP log records to the Collector.",
+    ),
+    "lineage_spool_max_mb": (
+        _bounded_int(1, 1_000_000),
+        "Size cap of the on-disk spool of unsent lineage events; when full, new events are dropped and counted.",
+    ),
+    "lineage_with_provider": (
+        _parse_bool,
+        "Emit lineage even when the official OpenLineage provider is installed and enabled.",
     ),
 }
 

@@ -72,6 +72,22 @@ class RunRef:
 
 
 @dataclass(frozen=True, slots=True)
+class LineageParent:
+    """An OpenLineage parent (and root) run passed in a DAG run's conf (``{"openlineage": {...}}``)."""
+
+    namespace: str
+    name: str
+    run_id: str
+    root_namespace: str | None = None
+    root_name: str | None = None
+    root_run_id: str | None = None
+
+
+AssetRef = tuple[str, str]
+"""``(name, uri)`` of an Airflow asset."""
+
+
+@dataclass(frozen=True, slots=True)
 class TaskEvent:
     """A task try changed state (or its end was reconstructed from the run)."""
 
@@ -100,6 +116,10 @@ class TaskEvent:
     killed: bool = False
     process_role: str = "unknown"
     observed_at_ns: int = 0
+    inlets: tuple[AssetRef, ...] = ()
+    outlets: tuple[AssetRef, ...] = ()
+    dag_tags: tuple[str, ...] = ()
+    lineage_parent: LineageParent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +162,10 @@ class DagRunEvent:
     task_instances: tuple[TaskInstanceSnapshot, ...] = ()
     process_role: str = "unknown"
     observed_at_ns: int = 0
+    consumed_assets: tuple[AssetRef, ...] = ()
+    dag_tags: tuple[str, ...] = ()
+    dag_owner: str | None = None
+    lineage_parent: LineageParent | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,19 @@ def inflight_dir(settings: Settings) -> Path:
     return Path(settings.state_dir) / "inflight" if settings.state_dir else default_dir()
 
 
+def lineage_spool_dir(settings: Settings) -> Path:
+    """Where unsent OpenLineage events wait (next to the in-flight markers)."""
+    return inflight_dir(settings).parent / "lineage-spool"
+
+
+def lineage_wanted(settings: Settings) -> bool:
+    if settings.lineage_enabled == "auto":
+        from otel_listener.lineage.transport import configured
+
+        return settings.lineage_transport == "otlp" or configured()
+    return settings.lineage_enabled == "true"
+
+
 def _sink_factories(settings: Settings, health: Health) -> list[tuple[str, SinkFactory]]:
     factories: list[tuple[str, SinkFactory]] = []
     if settings.synthesize_task_spans and (settings.traces_enabled or settings.metrics_enabled):
@@ -85,6 +98,14 @@ def _sink_factories(settings: Settings, health: Health) -> list[tuple[str, SinkF
             return MetricsSink(__version__, health, _export_cap(settings))
 
         factories.append(("metrics", metrics))  # type: ignore[arg-type]
+    if lineage_wanted(settings):
+
+        def lineage() -> object:
+            from otel_listener.sinks.lineage import make_sink
+
+            return make_sink(settings, health, lineage_spool_dir(settings), __version__, _export_cap(settings))
+
+        factories.append(("lineage", lineage))  # type: ignore[arg-type]
     return factories
 
 

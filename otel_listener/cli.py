@@ -1,0 +1,92 @@
+"""``otel-listener``: command-line tools of the listener.
+
+``otel-listener lineage status``  shows the spool of unsent OpenLineage events;
+``otel-listener lineage replay``  sends them, oldest first, through the configured transport
+(the same ``OPENLINEAGE_*`` / ``[otel_listener]`` configuration as the listener), deleting each
+only after a confirmed send, and stops at the first failure so order is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from otel_listener import __version__
+
+
+def _spool(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from otel_listener.config import load_settings
+    from otel_listener.lineage.spool import Spool
+    from otel_listener.runtime import lineage_spool_dir
+
+    settings = load_settings()
+    folder = Path(args.spool_dir) if args.spool_dir else lineage_spool_dir(settings)
+    return settings, Spool(folder, settings.lineage_spool_max_mb * 1024 * 1024)
+
+
+def _status(args: argparse.Namespace) -> int:
+    _settings, spool = _spool(args)
+    entries = spool.entries()
+    print(f"spool: {spool.folder}")
+    print(f"events waiting: {len(entries)} ({spool.size_bytes()} bytes)")
+    if entries:
+        print(f"oldest: {entries[0].name}  newest: {entries[-1].name}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from otel_listener.lineage.transport import make_sender
+
+    settings, spool = _spool(args)
+    total = len(spool.entries())
+    print(f"replaying {total} event(s) from {spool.folder}", flush=True)
+    if total == 0:
+        return 0
+    sender = make_sender(args.transport or settings.lineage_transport, __version__, None)
+    print(f"transport: {sender.kind}", flush=True)
+
+    def progress(sent: int, path: Path) -> None:
+        if not args.quiet:
+            print(f"  [{sent}/{total}] sent {path.name}", flush=True)
+
+    deadline = time.monotonic() + args.timeout
+    result = spool.drain(sender.send, deadline=deadline, wait_for_lock=True, progress=progress)
+    if result.locked_out:
+        print("another process is sending from this spool; try again later", file=sys.stderr)
+        return 3
+    print(f"sent {result.sent}, left {result.remaining}")
+    if result.failed:
+        print(f"stopped at the first failure: {result.error}", file=sys.stderr)
+        return 1
+    return 0 if result.remaining == 0 else 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otel-listener", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    lineage = commands.add_parser("lineage", help="OpenLineage events of the listener")
+    sub = lineage.add_subparsers(dest="action", required=True)
+    for name, func, text in (
+        ("status", _status, "show the spool of unsent events"),
+        ("replay", _replay, "send spooled events in order; delete each after a confirmed send"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--spool-dir", help="spool folder (default: from the listener configuration)")
+        cmd.set_defaults(func=func)
+        if name == "replay":
+            cmd.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+            cmd.add_argument("--transport", choices=("openlineage", "otlp"), help="override lineage_transport")
+            cmd.add_argument("--quiet", action="store_true", help="no line per event")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

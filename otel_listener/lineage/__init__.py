@@ -1,0 +1,1 @@
+"""OpenLineage events from the listener's records: identity, facets, dataset names, the spool."""
