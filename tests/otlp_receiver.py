@@ -173,19 +173,15 @@ class Receiver:
             time.sleep(0.1)
         return False
 
+    def _matching(self, name: str, labels: dict[str, Any]) -> list[Point]:
+        with self._lock:
+            return [
+                p for p in self.points if p.name == name and all(p.attributes.get(k) == v for k, v in labels.items())
+            ]
+
     def metric_sum(self, name: str, **labels: Any) -> float:
         """Sum of all delta points of ``name`` whose attributes include ``labels``."""
-        with self._lock:
-            return sum(
-                p.value
-                for p in self.points
-                if p.name == name and all(p.attributes.get(k) == v for k, v in labels.items())
-            )
+        return sum(p.value for p in self._matching(name, labels))
 
     def histogram_count(self, name: str, **labels: Any) -> int:
-        with self._lock:
-            return sum(
-                p.count
-                for p in self.points
-                if p.name == name and all(p.attributes.get(k) == v for k, v in labels.items())
-            )
+        return sum(p.count for p in self._matching(name, labels))
