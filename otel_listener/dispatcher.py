@@ -69,7 +69,10 @@ class SinkWorker:
 
     def _reset(self) -> None:
         self._queue: deque[object] = deque()
-        self._wake = threading.Event()
+        # A plain lock as a binary wake-up signal: held = nothing pending. Releasing it is one C
+        # call (a futex wake), several times cheaper on the hook path than ``Event.set``.
+        self._wake = threading.Lock()
+        self._wake.acquire()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_tick = time.monotonic() + self.tick_interval
@@ -82,7 +85,7 @@ class SinkWorker:
             return
         self._queue.append(event)
         self._ensure_started()
-        self._wake.set()
+        self._signal()
 
     def request_flush(self, deadline: float) -> threading.Event:
         request = _FlushRequest(deadline)
@@ -91,8 +94,14 @@ class SinkWorker:
             return request.done
         self._queue.append(request)  # flushes are never dropped
         self._ensure_started()
-        self._wake.set()
+        self._signal()
         return request.done
+
+    def _signal(self) -> None:
+        try:
+            self._wake.release()
+        except RuntimeError:
+            pass  # a wake-up is already pending
 
     def _ensure_started(self) -> None:
         if self._thread is not None:
@@ -113,8 +122,7 @@ class SinkWorker:
             self._release_flushes()
             return
         while True:
-            self._wake.wait(timeout=max(0.0, self._next_tick - time.monotonic()))
-            self._wake.clear()
+            self._wake.acquire(timeout=max(0.0, self._next_tick - time.monotonic()))
             self._drain()
             if time.monotonic() >= self._next_tick:
                 self._next_tick = time.monotonic() + self.tick_interval

@@ -70,6 +70,12 @@ def task_span_id(run: RunRef, task_id: str, map_index: int, try_number: int) -> 
     return _nonzero(int.from_bytes(digest[:8], "big"))
 
 
+def manual_change_span_id(run: RunRef, subject: str, observed_ns: int) -> int:
+    """A state set by hand (UI/REST) is its own span: never the id of a try or of the run."""
+    digest = _digest("otel-listener/manual", run.dag_id, run.run_id, run.clear_number, subject, observed_ns)
+    return _nonzero(int.from_bytes(digest[:8], "big"))
+
+
 def upstream_parent(run: RunRef) -> tuple[int, int] | None:
     """The external ``(trace_id, span_id)`` the DAG-run span hangs under, if conf carried one."""
     parsed = parse_traceparent(run.traceparent)

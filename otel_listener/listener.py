@@ -90,13 +90,13 @@ class OtelListener:
                 return
             role = runtime.role()
             if kind == EventKind.DAG_RUN_RUNNING:
-                event = adapter.dag_run_event(kind, dag_run, msg, role=role)
-            else:
-                event = adapter.dag_run_end_event(
-                    kind, dag_run, msg, role=role, synthesize=rt.settings.synthesize_task_spans
-                )
+                rt.dispatcher.submit(adapter.dag_run_event(kind, dag_run, msg, role=role))
+                return
+            # A run ended by hand (api-server) was accounted for when it really ended.
+            synthesize = rt.settings.synthesize_task_spans and role != "api-server"
+            event = adapter.dag_run_end_event(kind, dag_run, msg, role=role, synthesize=synthesize)
             rt.dispatcher.submit(event)
-            if kind != EventKind.DAG_RUN_RUNNING and rt.settings.synthesize_task_spans:
+            if synthesize:
                 inflight.check_later(
                     runtime.inflight_dir(rt.settings), event, rt.settings.flush_timeout + 1.0, rt.dispatcher.submit
                 )

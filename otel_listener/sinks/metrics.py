@@ -205,8 +205,8 @@ class MetricsSink:
                 delay = max(0.0, (event.start_date - event.queued_at).total_seconds())
                 self._run_delay.record(delay, {"dag_id": dag_id})
             return
-        if event.kind not in DAG_RUN_END_KINDS:
-            return
+        if event.kind not in DAG_RUN_END_KINDS or event.process_role == "api-server":
+            return  # a run state set by hand was counted when the run really ended
         outcome = event.outcome.value if event.outcome else "unknown"
         self._run_outcomes.add(1, {"dag_id": dag_id, "outcome": outcome, "run_type": event.run_type or "unknown"})
         if event.start_date and event.end_date:

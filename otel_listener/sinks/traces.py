@@ -26,6 +26,7 @@ from otel_listener.sinks import otlp
 
 SCOPE_NAME = "otel_listener"
 BATCH_SIZE = 512
+MANUAL_ROLE = "api-server"  # hooks fired there are states set by hand through the UI/REST API
 MAX_BUFFERED = 20_000
 
 _TASK_RESULT = {
@@ -160,19 +161,21 @@ class TraceSink:
 
         run = event.run
         trace_id = ids.trace_id_for(run)
-        manual = event.process_role == "api-server"
+        manual = event.process_role == MANUAL_ROLE
+        end_ns = to_ns(event.end_date, event.observed_at_ns or time.time_ns())
+        start_ns = to_ns(event.start_date, end_ns)
         if manual:
-            # A state set by hand is not a try: its own span, so the try's span stays unique.
-            span_id = ids.task_span_id(run, event.task_id, event.map_index, -event.observed_at_ns or -1)
+            # A state set by hand is not a try: a zero-length span of its own at the moment of the change.
+            subject = f"task/{event.task_id}/{event.map_index}"
+            span_id = ids.manual_change_span_id(run, subject, event.observed_at_ns)
             name = f"manual_state_change {event.task_id}"
+            start_ns = end_ns = event.observed_at_ns or time.time_ns()
         else:
             span_id = ids.task_span_id(run, event.task_id, event.map_index, event.try_number)
             name = f"task {event.task_id}"
         parent = SpanContext(
             trace_id, ids.dag_run_span_id(run), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
         )
-        end_ns = to_ns(event.end_date, event.observed_at_ns or time.time_ns())
-        start_ns = to_ns(event.start_date, end_ns)
         failed = event.outcome in (Outcome.FAILED, Outcome.RETRY)
         span_events: tuple[Any, ...] = ()
         if event.error is not None:
@@ -251,6 +254,22 @@ class TraceSink:
             "airflow.process.role": event.process_role,
             "cicd.pipeline.result": "success" if event.outcome is Outcome.SUCCESS else "failure",
         }
+        if event.process_role == MANUAL_ROLE:
+            # The run's own span was emitted when it ended; a state set by hand hangs under it.
+            observed = event.observed_at_ns or time.time_ns()
+            run_span = SpanContext(
+                trace_id, ids.dag_run_span_id(run), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
+            )
+            return self._span(
+                f"manual_state_change dag_run {run.dag_id}",
+                trace_id,
+                ids.manual_change_span_id(run, "dag_run", observed),
+                run_span,
+                observed,
+                observed,
+                {**attributes, "airflow.dag_run.manual": True},
+                False,
+            )
         return self._span(
             f"dag_run {run.dag_id}",
             trace_id,

@@ -172,6 +172,20 @@ class Cluster:
         rows = self.home.query("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", dag_id)
         return rows[0][0]
 
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        """Call the public REST API (``/api/v2/...``); needs ``[core] simple_auth_manager_all_admins``."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.home.api_port}/api/v2/{path.lstrip('/')}",
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
     def clear(self, dag_id: str, run_id: str, *task_ids: str) -> None:
         """Clear task instances of a run the way the UI and REST API do (the run's clear_number grows)."""
         script = (

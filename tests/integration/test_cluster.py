@@ -30,6 +30,7 @@ def live():
         extra_env={
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "AIRFLOW__OTEL_LISTENER__METRIC_EXPORT_INTERVAL": "1",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         },
     )
     home.migrate()
@@ -143,3 +144,22 @@ def test_killed_task_gets_a_span_from_its_left_over_marker(live):
         lambda r: r.metric_sum("airflow.task.outcomes", dag_id="otel_killed", outcome="failed") == 1, 30
     )
     assert receiver.wait_for(lambda r: r.metric_sum("airflow.task.running", dag_id="otel_killed") == 0, 30)
+
+
+def test_states_set_by_hand_become_their_own_spans_in_the_run_trace(live):
+    cluster, receiver = live
+    run_id = cluster.trigger("otel_simple")
+    assert cluster.wait_for_run("otel_simple", run_id) == "success"
+    assert receiver.wait_for(lambda r: len(spans_of_run(r.spans, "otel_simple", run_id)) == 3, 60)
+    cluster.api("PATCH", f"dags/otel_simple/dagRuns/{run_id}/taskInstances/world", {"new_state": "failed"})
+    cluster.api("PATCH", f"dags/otel_simple/dagRuns/{run_id}", {"state": "failed"})
+    assert receiver.wait_for(lambda r: len(spans_of_run(r.spans, "otel_simple", run_id)) == 5, 60)
+    spans = spans_of_run(receiver.spans, "otel_simple", run_id)
+    (root,) = root_of(receiver, "otel_simple", run_id)
+    manual = [s for s in spans if s.name.startswith("manual_state_change")]
+    assert sorted(s.name for s in manual) == ["manual_state_change dag_run otel_simple", "manual_state_change world"]
+    assert all(s.parent_span_id == root.span_id and s.trace_id == root.trace_id for s in manual)
+    assert all(s.attributes["airflow.process.role"] == "api-server" for s in manual)
+    assert len({s.span_id for s in spans}) == len(spans)  # no second root, no reused try span
+    # Tries are not re-counted for a state set by hand.
+    assert receiver.metric_sum("airflow.task.outcomes", dag_id="otel_simple", task_id="world", outcome="failed") == 0

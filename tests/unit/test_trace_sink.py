@@ -160,3 +160,15 @@ def test_failed_export_is_reported():
     sink.handle(run_end())
     with pytest.raises(ConnectionError):
         sink.flush(1)
+
+
+def test_run_state_set_by_hand_hangs_under_the_run_span(sink_and_exporter):
+    sink, exporter = sink_and_exporter
+    sink.handle(run_end(process_role="api-server", observed_at_ns=123_000_000_000))
+    sink.flush(1)
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "manual_state_change dag_run etl"
+    assert span.parent.span_id == ids.dag_run_span_id(RUN)
+    assert span.context.span_id != ids.dag_run_span_id(RUN)
+    assert span.start_time == span.end_time == 123_000_000_000
+    assert span.attributes["airflow.dag_run.manual"] is True
