@@ -95,17 +95,10 @@ class MetricsSink:
         self._task_outcomes = meter.create_counter(
             "airflow.task.outcomes", unit="{try}", description="Task tries by outcome (retry counts each retried try)."
         )
-        self._task_duration = meter.create_histogram(
-            "airflow.task.duration",
-            unit="s",
-            description="Wall time of a task try.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self._task_delay = meter.create_histogram(
-            "airflow.task.scheduling_delay",
-            unit="s",
-            description="Time a task instance waited between queued and started.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        seconds = self._seconds_histogram
+        self._task_duration = seconds(meter, "airflow.task.duration", "Wall time of a task try.")
+        self._task_delay = seconds(
+            meter, "airflow.task.scheduling_delay", "Time a task instance waited between queued and started."
         )
         self._task_running = meter.create_up_down_counter(
             "airflow.task.running", unit="{task}", description="Task tries currently running."
@@ -113,23 +106,15 @@ class MetricsSink:
         self._run_outcomes = meter.create_counter(
             "airflow.dag_run.outcomes", unit="{run}", description="Finished DAG runs by outcome."
         )
-        self._run_duration = meter.create_histogram(
-            "airflow.dag_run.duration",
-            unit="s",
-            description="Wall time of a DAG run.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        self._run_duration = seconds(meter, "airflow.dag_run.duration", "Wall time of a DAG run.")
+        self._run_delay = seconds(
+            meter, "airflow.dag_run.scheduling_delay", "Time a DAG run waited between queued and running."
         )
-        self._run_delay = meter.create_histogram(
-            "airflow.dag_run.scheduling_delay",
-            unit="s",
-            description="Time a DAG run waited between queued and running.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self._flush_duration = meter.create_histogram(
+        self._flush_duration = seconds(
+            meter,
             "otel_listener.flush.duration",
-            unit="s",
-            description="Time the listener waited to export telemetry at process end.",
-            explicit_bucket_boundaries_advisory=FLUSH_BUCKETS,
+            "Time the listener waited to export telemetry at process end.",
+            FLUSH_BUCKETS,
         )
         self._health_counter(
             meter, "otel_listener.events", "{event}", "events", "event", "Events received by the listener."
@@ -144,6 +129,12 @@ class MetricsSink:
             meter, "otel_listener.hook.errors", "{error}", "hook_errors", "hook", "Failures inside hooks."
         )
         self._running: set[tuple[str, str, str, int, int]] = set()
+
+    @staticmethod
+    def _seconds_histogram(meter: Any, name: str, description: str, buckets: tuple = DURATION_BUCKETS) -> Any:
+        return meter.create_histogram(
+            name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
+        )
 
     def _health_counter(self, meter: Any, name: str, unit: str, field: str, label: str, description: str) -> None:
         from opentelemetry.metrics import Observation
