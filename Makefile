@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help install test test-unit test-integration lint format demo clean
+.PHONY: help install test test-unit test-integration lint format demo clean bench
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -39,7 +39,20 @@ test-integration: install ## real Airflow tests only
 demo: install stack-build ## stack + real Airflow + example DAGs; prints where to look
 	$(PY) scripts/demo.py
 
+BENCH_VENV := .bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+# The OpenLineage provider goes only into the bench venv: its listener would change every other test.
+$(BENCH_STAMP): pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -e . "apache-airflow==$$($(PY) -c 'from importlib.metadata import version; print(version("apache-airflow"))')" apache-airflow-providers-openlineage
+	@rm -f $(BENCH_VENV)/.installed-* && touch $@
+
+bench: install stack-build $(BENCH_STAMP) ## benchmarks side by side with the peers (BENCH_QUICK=1: short); table + bench-results/
+	$(BENCH_VENV)/bin/python benchmarks/run.py
+
 clean: stack-down ## remove the venv and local state (build caches outside the repo stay)
-	rm -rf $(VENV) .stack .airflow-demo build dist *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .stack .airflow-demo build dist *.egg-info
 
 include stack.mk

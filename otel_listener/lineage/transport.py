@@ -19,8 +19,6 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from otel_listener.lineage import build
-
 EVENT_NAME = "openlineage.run_event"
 
 
@@ -52,6 +50,8 @@ class ClientSender:
         self.kind = f"openlineage:{getattr(self.client.transport, 'kind', '?')}"
 
     def send(self, event: dict) -> None:
+        from otel_listener.lineage import build  # lazy: ``configured()`` runs on the first hook's path
+
         client_event = build.to_client_event(event)
         if self.client.filter_event(client_event) is None:
             return  # the user's openlineage.yml filters it out: delivered as far as we are concerned
