@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ CURRICULUM_TAGS = {
     "52_01_04_on_task_instance_failed": ["reference", "core", "beginner", "success"],
     "52_01_05_dag_level_listeners": ["reference", "core", "intermediate", "success"],
     "52_01_06_multiple_listeners": ["reference", "core", "intermediate", "success"],
+    "52_02_06_data_lineage_events": ["reference", "patterns", "advanced", "success"],
     "52_03_01_method_signatures": ["reference", "core", "intermediate", "success"],
     "52_03_02_accessing_task_instance": ["reference", "core", "intermediate", "success"],
     "52_03_03_accessing_context": ["reference", "core", "intermediate", "success"],
@@ -533,6 +535,57 @@ def check_listener_configuration(run: Run) -> None:
     assert 0 < len(stack) <= 600 and "simulated failure" in stack
 
 
+_LINEAGE_FILE: dict[str, Path] = {}
+
+
+def lineage_env(home: AirflowHome, tmp_path: Path) -> dict[str, str]:
+    """The standard OpenLineage file transport, appending one event per line."""
+    _LINEAGE_FILE["path"] = tmp_path / "lineage.jsonl"
+    return {
+        "OPENLINEAGE__TRANSPORT__TYPE": "file",
+        "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(_LINEAGE_FILE["path"]),
+        "OPENLINEAGE__TRANSPORT__APPEND": "true",
+        "AIRFLOW__OTEL_LISTENER__STATE_DIR": str(tmp_path / "state"),
+    }
+
+
+def check_data_lineage_events(run: Run) -> None:
+    from lineage_support import assert_valid
+
+    path = _LINEAGE_FILE["path"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 10):
+        time.sleep(0.2)
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    for event in events:
+        assert_valid(event)
+    jobs = [(e["job"]["name"].split(".")[-1], e["eventType"]) for e in events]
+    for name in ("extract", "transform", "publish", "lineage_preview"):
+        assert (name, "START") in jobs and (name, "COMPLETE") in jobs, jobs
+    dag = [e for e in events if e["job"]["name"] == run.dag_id]
+    assert [e["eventType"] for e in dag] == ["START", "COMPLETE"]
+    preview = run.ret("lineage_preview")
+    assert dag[0]["run"]["runId"] == preview["dag_run_id"]
+    assert {e["run"]["facets"]["otelListener"]["traceId"] for e in events} == {preview["trace_id"], run.root.trace_id}
+    by_task = {e["job"]["name"].split(".")[-1]: e for e in events if e["eventType"] == "COMPLETE"}
+    assert by_task["publish"]["run"]["runId"] == preview["publish_run_id"]
+    assert by_task["publish"]["run"]["facets"]["otelListener"]["spanId"] == run.span("publish").span_id
+    datasets = {k: tuple(v) for k, v in preview["datasets"].items()}
+    assert datasets["raw_orders"] == ("s3://acme-raw", "orders/2026.csv")
+    assert datasets["orders_daily"] == ("postgres://warehouse:5432", "analytics.public.orders_daily")
+
+    def names(e: dict, side: str) -> set:
+        return {(d["namespace"], d["name"]) for d in e.get(side, [])}
+
+    # A connected graph: each task's output is the next task's input.
+    assert names(by_task["extract"], "inputs") == {datasets["raw_orders"]}
+    assert names(by_task["extract"], "outputs") == names(by_task["transform"], "inputs") == {datasets["staged_orders"]}
+    assert names(by_task["transform"], "outputs") == names(by_task["publish"], "inputs") == {datasets["orders_daily"]}
+    assert names(by_task["publish"], "outputs") == {datasets["orders_daily_csv"]}
+    assert by_task["publish"]["job"]["facets"]["ownership"]["owners"][0]["name"] == "data-platform"
+    assert by_task["publish"]["run"]["facets"]["otelListener"]["airflow"]["operator"]
+
+
 @dataclass(frozen=True)
 class Example:
     check: Callable[[Run], None]
@@ -547,6 +600,7 @@ EXAMPLES = {
     "52_01_04_on_task_instance_failed": Example(check_on_task_instance_failed),
     "52_01_05_dag_level_listeners": Example(check_dag_level_listeners),
     "52_01_06_multiple_listeners": Example(check_multiple_listeners),
+    "52_02_06_data_lineage_events": Example(check_data_lineage_events, env=lineage_env),
     "52_03_01_method_signatures": Example(check_method_signatures),
     "52_03_02_accessing_task_instance": Example(check_accessing_task_instance),
     "52_03_03_accessing_context": Example(check_accessing_context, conf=CONTEXT_CONF),
