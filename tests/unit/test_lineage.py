@@ -222,3 +222,21 @@ def test_lineage_is_on_only_when_configured(monkeypatch, tmp_path):
     assert "lineage" not in names({"AIRFLOW__OTEL_LISTENER__LINEAGE_ENABLED": "false"})
     monkeypatch.delenv("OPENLINEAGE_URL")
     assert "lineage" in names({"AIRFLOW__OTEL_LISTENER__LINEAGE_TRANSPORT": "otlp"})
+
+
+def test_otlp_log_records_carry_the_event_and_the_run_trace_context():
+    import json
+
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+
+    from otel_listener.lineage.transport import EVENT_NAME, OtlpLogSender
+
+    exporter = InMemoryLogRecordExporter()
+    (event,) = build.run_events(_task(EventKind.TASK_SUCCESS), "airflow")
+    OtlpLogSender("0.1.0", None, exporter=exporter).send(event)
+    (record,) = exporter.get_finished_logs()
+    assert json.loads(record.log_record.body) == event
+    assert record.log_record.event_name == EVENT_NAME
+    assert record.log_record.trace_id == ids.trace_id_for(RUN)
+    assert record.log_record.span_id == ids.task_span_id(RUN, "load", -1, 1)
+    assert record.log_record.attributes["openlineage.run.id"] == event["run"]["runId"]
