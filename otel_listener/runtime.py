@@ -73,40 +73,36 @@ def lineage_wanted(settings: Settings) -> bool:
 
 
 def _sink_factories(settings: Settings, health: Health) -> list[tuple[str, SinkFactory]]:
-    factories: list[tuple[str, SinkFactory]] = []
-    if settings.synthesize_task_spans and (settings.traces_enabled or settings.metrics_enabled):
+    """The sinks this process runs. Each factory imports its module on the sink's own thread."""
 
-        def inflight() -> object:
-            from otel_listener.inflight import InflightSink
+    def inflight() -> object:
+        from otel_listener.inflight import InflightSink
 
-            return InflightSink(inflight_dir(settings))
+        return InflightSink(inflight_dir(settings))
 
-        factories.append(("inflight", inflight))  # type: ignore[arg-type]
-    if settings.traces_enabled:
+    def traces() -> object:
+        from otel_listener.sinks.traces import TraceSink
 
-        def traces() -> object:
-            from otel_listener.sinks.traces import TraceSink
+        return TraceSink(__version__, _export_cap(settings))
 
-            return TraceSink(__version__, _export_cap(settings))
+    def metrics() -> object:
+        from otel_listener.sinks.metrics import MetricsSink
 
-        factories.append(("traces", traces))  # type: ignore[arg-type]
-    if settings.metrics_enabled:
+        return MetricsSink(__version__, health, _export_cap(settings))
 
-        def metrics() -> object:
-            from otel_listener.sinks.metrics import MetricsSink
+    def lineage() -> object:
+        from otel_listener.sinks.lineage import make_sink
 
-            return MetricsSink(__version__, health, _export_cap(settings))
+        return make_sink(settings, health, lineage_spool_dir(settings), __version__, _export_cap(settings))
 
-        factories.append(("metrics", metrics))  # type: ignore[arg-type]
-    if lineage_wanted(settings):
-
-        def lineage() -> object:
-            from otel_listener.sinks.lineage import make_sink
-
-            return make_sink(settings, health, lineage_spool_dir(settings), __version__, _export_cap(settings))
-
-        factories.append(("lineage", lineage))  # type: ignore[arg-type]
-    return factories
+    wanted = {
+        "inflight": settings.synthesize_task_spans and (settings.traces_enabled or settings.metrics_enabled),
+        "traces": settings.traces_enabled,
+        "metrics": settings.metrics_enabled,
+        "lineage": lineage_wanted(settings),
+    }
+    factories = {"inflight": inflight, "traces": traces, "metrics": metrics, "lineage": lineage}
+    return [(name, factories[name]) for name, on in wanted.items() if on]  # type: ignore[misc]
 
 
 def get() -> Runtime | None:
