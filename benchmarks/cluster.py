@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import selectors
 import shutil
-import socket
 import statistics
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from fault_servers import closed_port
 from micro import NullCollector
 
 from otel_listener.testing.cluster import AirflowHome, Cluster
@@ -51,7 +51,7 @@ class Config:
 
 
 def configurations(collector_http: str, lineage_url: str, lineage_available: bool) -> list[Config]:
-    dead = f"http://127.0.0.1:{_closed_port()}"
+    dead = f"http://127.0.0.1:{closed_port()}"
     ours_lineage = (
         {"AIRFLOW__OTEL_LISTENER__LINEAGE_ENABLED": "true", "OPENLINEAGE_URL": lineage_url} if lineage_available else {}
     )
@@ -99,12 +99,6 @@ def configurations(collector_http: str, lineage_url: str, lineage_available: boo
             },
         ),
     ]
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- /proc accounting ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from fakes import T0, FakeTask, OrmDagRun, OrmTaskInstance, RuntimeTaskInstance  # noqa: E402
+from fault_servers import closed_port  # noqa: E402
 
 
 def percentiles(samples_us: list[float]) -> dict[str, float]:
@@ -164,7 +165,7 @@ def hook_cost(calls: int) -> dict[str, Any]:
         # End-of-task flush, live collector and dead endpoint, as a task process does it.
         for label, endpoint in (
             ("live_collector", collector.endpoint),
-            ("refused", f"http://127.0.0.1:{_closed_port()}"),
+            ("refused", f"http://127.0.0.1:{closed_port()}"),
         ):
             rt = _fresh_runtime(endpoint, "task")
             samples = []
@@ -183,14 +184,6 @@ def hook_cost(calls: int) -> dict[str, Any]:
 
 
 from otel_listener.listener import _task_role as _original_task_role  # noqa: E402
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def throughput(events: int) -> dict[str, Any]:

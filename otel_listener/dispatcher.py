@@ -184,19 +184,21 @@ class Dispatcher:
     def flush(self, timeout: float) -> bool:
         """Ask every sink to export what it holds; wait at most ``timeout`` seconds in total.
 
-        If an earlier flush is still stuck (a collector that accepts but never answers), waiting
-        again would only stack deadlines at the end of a task, so this returns at once: one
-        process end costs at most one deadline.
+        A sink whose earlier flush is still stuck (a collector that accepts but never answers)
+        is not asked again nor waited for: that would only stack deadlines at the end of a task,
+        so one process end costs at most one deadline. The other sinks still flush.
         """
         started = time.monotonic()
-        if any(not done.is_set() for done in self._pending):
-            self.health.record_flush(0.0, "skipped_stuck")
-            return False
         deadline = started + max(0.0, timeout)
-        self._pending = [w.request_flush(deadline) for w in self.workers]
-        complete = all(done.wait(max(0.0, deadline - time.monotonic())) for done in self._pending)
-        self.health.record_flush(time.monotonic() - started, "ok" if complete else "timeout")
-        return complete
+        previous = self._pending or [None] * len(self.workers)
+        stuck = [done is not None and not done.is_set() for done in previous]
+        fresh = [w.request_flush(deadline) for w, s in zip(self.workers, stuck, strict=True) if not s]
+        self._pending = [done if s else fresh.pop(0) for done, s in zip(previous, stuck, strict=True)]
+        waited = [done for done, s in zip(self._pending, stuck, strict=True) if not s]
+        complete = all(done.wait(max(0.0, deadline - time.monotonic())) for done in waited)
+        outcome = "skipped_stuck" if any(stuck) else ("ok" if complete else "timeout")
+        self.health.record_flush(time.monotonic() - started, outcome)
+        return complete and not any(stuck)
 
     def close(self, timeout: float) -> None:
         """Final flush at process end; later events are ignored. Threads are daemons and die with the process."""

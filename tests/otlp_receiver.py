@@ -2,7 +2,8 @@
 
 It decodes requests with the official ``opentelemetry-proto`` messages, so what it records is
 what any Collector would have received. ``mode`` switches it into failure behaviours used by
-fault tests: ``"ok"``, ``"error"`` (HTTP 503) or ``"blackhole"`` (accept, never answer).
+fault tests: ``"ok"``, ``"error"`` (HTTP 503), ``"blackhole"`` (accept, never answer) or
+``"slow"`` (answer after ``delay`` seconds). ``tls`` serves HTTPS with the given context.
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ class Point:
 class Receiver:
     """Start with :meth:`start`; read :attr:`spans` / :attr:`points`; stop with :meth:`stop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Any = None) -> None:
         self.spans: list[Span] = []
         self.points: list[Point] = []
         self.requests = 0
         self.mode = "ok"
+        self.delay = 0.0
         self._lock = threading.RLock()
         self._release = threading.Event()
         receiver = self
@@ -79,6 +81,8 @@ class Receiver:
                 if receiver.mode == "blackhole":
                     receiver._release.wait(60)
                     return
+                if receiver.mode == "slow":
+                    receiver._release.wait(receiver.delay)
                 if receiver.mode == "error":
                     self.send_response(503)
                     self.end_headers()
@@ -96,6 +100,9 @@ class Receiver:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        if tls is not None:  # an ssl.SSLContext with the server's certificate
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.endpoint = f"https://127.0.0.1:{self.port}"
 
     def start(self) -> Receiver:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import datetime
 from pathlib import Path
 
+from fault_servers import closed_port
 from otlp_receiver import Receiver
 
 from otel_listener.testing.cluster import Cluster
@@ -14,12 +14,6 @@ from otel_listener.testing.cluster import Cluster
 FLUSH_TIMEOUT = 1.5
 # Airflow's own finalisation (XCom push, state report) between our two reference log lines.
 AIRFLOW_SLACK_SECONDS = 1.5
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens once the socket is closed
 
 
 def test_refused_connection_fails_nothing_and_logs_once(make_home):
