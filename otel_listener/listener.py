@@ -110,6 +110,8 @@ class OtelListener:
         try:
             runtime.set_role(adapter.role_of_component(component))
             rt = runtime.get()
+            if rt is not None and runtime.role() in runtime.FORKING_ROLES:
+                runtime.preload(rt.settings)
             if rt is not None:
                 rt.dispatcher.submit(
                     adapter.lifecycle_event(EventKind.COMPONENT_STARTING, component, role=runtime.role())

@@ -38,3 +38,29 @@ def test_plugin_import_and_runtime_build_load_no_heavy_module(tmp_path):
     assert "otel_listener.runtime" in added
     heavy = [m for m in added if m.startswith(HEAVY)]
     assert heavy == [], heavy
+
+
+PRELOAD_SCRIPT = """
+import json, sys
+from otel_listener import runtime
+from otel_listener.listener import listener
+
+class SchedulerJob:
+    job_type = "SchedulerJob"
+
+listener.on_starting(component=SchedulerJob())
+wanted = ("otel_listener.sinks", "opentelemetry.exporter")
+print("RESULT " + json.dumps(sorted(m for m in sys.modules if m.startswith(wanted))))
+"""
+
+
+def test_scheduler_start_preloads_sinks_for_the_processes_it_forks(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": str(tmp_path), "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    result = subprocess.run(
+        [sys.executable, "-c", PRELOAD_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT ") :])
+    assert "otel_listener.sinks.traces" in loaded and "otel_listener.sinks.metrics" in loaded
+    assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in loaded
+    assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" not in loaded  # only the configured protocol
