@@ -134,6 +134,11 @@ def preload(settings: Settings) -> None:
             continue
         kind = "trace" if signal == "traces" else "metric"
         names.append(f"opentelemetry.exporter.otlp.proto.{proto}.{kind}_exporter")
+    try:
+        if lineage_wanted(settings):
+            names += ["otel_listener.sinks.lineage", "openlineage.client"]  # ~0.5 s of imports per process
+    except Exception:
+        pass
     for name in names:
         try:
             importlib.import_module(name)

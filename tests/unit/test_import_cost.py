@@ -49,13 +49,18 @@ class SchedulerJob:
     job_type = "SchedulerJob"
 
 listener.on_starting(component=SchedulerJob())
-wanted = ("otel_listener.sinks", "opentelemetry.exporter")
+wanted = ("otel_listener.sinks", "opentelemetry.exporter", "openlineage.client")
 print("RESULT " + json.dumps(sorted(m for m in sys.modules if m.startswith(wanted))))
 """
 
 
 def test_scheduler_start_preloads_sinks_for_the_processes_it_forks(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": str(tmp_path), "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AIRFLOW_HOME": str(tmp_path),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+        "OPENLINEAGE_URL": "http://127.0.0.1:9",
+    }
     result = subprocess.run(
         [sys.executable, "-c", PRELOAD_SCRIPT], env=env, capture_output=True, text=True, timeout=120
     )
@@ -64,3 +69,4 @@ def test_scheduler_start_preloads_sinks_for_the_processes_it_forks(tmp_path):
     assert "otel_listener.sinks.traces" in loaded and "otel_listener.sinks.metrics" in loaded
     assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in loaded
     assert "opentelemetry.exporter.otlp.proto.grpc.trace_exporter" not in loaded  # only the configured protocol
+    assert "otel_listener.sinks.lineage" in loaded and "openlineage.client" in loaded
