@@ -113,20 +113,40 @@ class Cluster:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self, timeout: float = 120) -> Cluster:
-        logs = self.home.path / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        env = self.home.env(**self.env_overrides)
-        for name, args in (
-            ("api-server", ["api-server", "--port", str(self.home.api_port), "--host", "127.0.0.1"]),
-            ("dag-processor", ["dag-processor"]),
-            ("scheduler", ["scheduler"]),
-        ):
-            with open(logs / f"{name}.out", "ab") as out:  # the child keeps its own copy of the descriptor
-                self.processes[name] = subprocess.Popen(
-                    [airflow_bin(), *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                )
+        for name in ("api-server", "dag-processor", "scheduler"):
+            self._spawn(name)
         self._wait_healthy(timeout)
         return self
+
+    def _spawn(self, name: str) -> None:
+        logs = self.home.path / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        args = {
+            "api-server": ["api-server", "--port", str(self.home.api_port), "--host", "127.0.0.1"],
+            "dag-processor": ["dag-processor"],
+            "scheduler": ["scheduler"],
+        }[name]
+        with open(logs / f"{name}.out", "ab") as out:  # the child keeps its own copy of the descriptor
+            self.processes[name] = subprocess.Popen(
+                [airflow_bin(), *args],
+                env=self.home.env(**self.env_overrides),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def restart(self, name: str, timeout: float = 60) -> None:
+        """Stop one component as an operator would (SIGTERM to its main process; SIGKILL to its
+        process group after ``timeout``) and start it again with the same environment."""
+        proc = self.processes[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        self._spawn(name)
 
     def _wait_healthy(self, timeout: float) -> None:
         import urllib.request
