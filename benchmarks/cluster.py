@@ -65,6 +65,16 @@ def configurations(collector_http: str, lineage_url: str, lineage_available: boo
             note,
         ),
         Config(
+            "ours_no_lineage",
+            "otel_listener -> live Collector",
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": collector_http,
+                "AIRFLOW__OTEL_LISTENER__LINEAGE_ENABLED": "false",
+                **OL_OFF,
+            },
+            "traces+metrics only",
+        ),
+        Config(
             "ours_dead",
             "otel_listener, collector down",
             {
@@ -82,8 +92,9 @@ def configurations(collector_http: str, lineage_url: str, lineage_available: boo
                 **OL_OFF,
                 "AIRFLOW__TRACES__OTEL_ON": "True",
                 "AIRFLOW__METRICS__OTEL_ON": "True",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": collector_http,
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                # gRPC: Airflow's task-side exporter picks gRPC whatever the protocol variable says
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             },
         ),
         Config(
