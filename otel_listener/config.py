@@ -43,6 +43,14 @@ class Settings:
     lineage_transport: str = "openlineage"
     lineage_spool_max_mb: int = 256
     lineage_with_provider: bool = False
+    alerting_enabled: str = "auto"
+    alert_rules_file: str = ""
+    alert_dry_run: bool = False
+    alert_quiet_hours: str = ""
+    alert_jaeger_url: str = ""
+    alert_send_timeout: float = 10.0
+    alert_dead_letter_after: float = 3600.0
+    alert_spool_max_mb: int = 64
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -145,6 +153,29 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str]] = {
         _parse_bool,
         "Emit lineage even when the official OpenLineage provider is installed and enabled.",
     ),
+    "alerting_enabled": (
+        _choice("auto", "true", "false"),
+        "Alert rules and destinations: auto = on when alert_rules_file is set.",
+    ),
+    "alert_rules_file": (str.strip, "Path of the YAML alert rules file (see Alerting)."),
+    "alert_dry_run": (
+        _parse_bool,
+        "Render every alert as its destination would receive it, but only log it (no credentials needed).",
+    ),
+    "alert_quiet_hours": (
+        str.strip,
+        "Overrides the rules file's defaults.quiet_hours, e.g. 22:00-07:00 (UTC), or off.",
+    ),
+    "alert_jaeger_url": (str.strip, "Jaeger UI base URL for trace links in alerts (overrides defaults.jaeger_url)."),
+    "alert_send_timeout": (
+        _bounded_float(0.1, 300.0),
+        "Seconds one delivery round may take on the alert sink's thread (task processes: their flush deadline).",
+    ),
+    "alert_dead_letter_after": (
+        _bounded_float(1.0, 30 * 86400.0),
+        "Seconds an undeliverable alert stays in the outbox before it moves to the dead-letter spool.",
+    ),
+    "alert_spool_max_mb": (_bounded_int(1, 1_000_000), "Size cap of each destination's alert outbox on disk."),
 }
 
 

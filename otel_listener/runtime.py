@@ -72,6 +72,17 @@ def lineage_wanted(settings: Settings) -> bool:
     return settings.lineage_enabled == "true"
 
 
+def alerts_dir(settings: Settings) -> Path:
+    """Alert state (SQLite), outboxes and dead letters (next to the in-flight markers)."""
+    return inflight_dir(settings).parent / "alerts"
+
+
+def alerting_wanted(settings: Settings) -> bool:
+    if settings.alerting_enabled == "auto":
+        return bool(settings.alert_rules_file)
+    return settings.alerting_enabled == "true"
+
+
 def _sink_factories(settings: Settings, health: Health) -> list[tuple[str, SinkFactory]]:
     """The sinks this process runs. Each factory imports its module on the sink's own thread."""
 
@@ -95,13 +106,25 @@ def _sink_factories(settings: Settings, health: Health) -> list[tuple[str, SinkF
 
         return make_sink(settings, health, lineage_spool_dir(settings), __version__, _export_cap(settings))
 
+    def alerting() -> object:
+        from otel_listener.alerting.sink import make_sink as make_alert_sink
+
+        return make_alert_sink(settings, health, alerts_dir(settings))
+
     wanted = {
         "inflight": settings.synthesize_task_spans and (settings.traces_enabled or settings.metrics_enabled),
         "traces": settings.traces_enabled,
         "metrics": settings.metrics_enabled,
         "lineage": lineage_wanted(settings),
+        "alerting": alerting_wanted(settings),
     }
-    factories = {"inflight": inflight, "traces": traces, "metrics": metrics, "lineage": lineage}
+    factories = {
+        "inflight": inflight,
+        "traces": traces,
+        "metrics": metrics,
+        "lineage": lineage,
+        "alerting": alerting,
+    }
     return [(name, factories[name]) for name, on in wanted.items() if on]  # type: ignore[misc]
 
 

@@ -38,8 +38,11 @@ class DrainResult:
 
 
 class Spool:
-    def __init__(self, folder: Path, max_bytes: int, on_drop: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, folder: Path, max_bytes: int, on_drop: Callable[[str], None] | None = None, label: str = "lineage_spool"
+    ) -> None:
         self.folder = Path(folder)
+        self.label = label  # prefix of drop reasons (the alert outbox reuses this spool)
         self.max_bytes = max_bytes
         self.on_drop = on_drop or (lambda reason: None)
         self._seq = itertools.count()
@@ -50,7 +53,7 @@ class Spool:
         data = json.dumps(event, separators=(",", ":"), sort_keys=True).encode("utf-8", "surrogatepass")
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.size_bytes() + len(data) > self.max_bytes:
-            self.on_drop("lineage_spool_full")
+            self.on_drop(f"{self.label}_full")
             return None
         stem = f"{time.time_ns():020d}-{os.getpid():08d}-{next(self._seq):08d}"
         tmp = self.folder / f".{stem}.tmp"
@@ -107,7 +110,7 @@ class Spool:
             os.replace(path, bad / path.name)
         except OSError:
             pass
-        self.on_drop("lineage_spool_unreadable")
+        self.on_drop(f"{self.label}_unreadable")
 
     # -- sending -----------------------------------------------------------------------------
     def drain(
