@@ -58,6 +58,8 @@ def text(value: Any, limit: int = MAX_ID_CHARS) -> str | None:
         result = value if isinstance(value, str) else str(value)
     except Exception:
         return "<unprintable>"
+    if not result.isascii():  # lone surrogates cannot be encoded: one would fail a whole OTLP batch
+        result = result.encode("utf-8", "replace").decode("utf-8")
     return result if len(result) <= limit else result[: limit - 3] + "..."
 
 
