@@ -4,6 +4,8 @@
 ``otel-listener lineage replay``  sends them, oldest first, through the configured transport
 (the same ``OPENLINEAGE_*`` / ``[otel_listener]`` configuration as the listener), deleting each
 only after a confirmed send, and stops at the first failure so order is kept.
+``otel-listener alerts status``  shows each alert destination's outbox and dead letters;
+``otel-listener alerts redeliver``  moves dead letters back into the outbox.
 """
 
 from __future__ import annotations
@@ -63,6 +65,36 @@ def _replay(args: argparse.Namespace) -> int:
     return 0 if result.remaining == 0 else 2
 
 
+def _alerts_folder(args: argparse.Namespace) -> Path:
+    from otel_listener.config import load_settings
+    from otel_listener.runtime import alerts_dir
+
+    return Path(args.alerts_dir) if args.alerts_dir else alerts_dir(load_settings())
+
+
+def _alerts_status(args: argparse.Namespace) -> int:
+    from otel_listener.alerting.sink import destinations_on_disk
+    from otel_listener.lineage.spool import Spool
+
+    folder = _alerts_folder(args)
+    print(f"alerts: {folder}")
+    for name in destinations_on_disk(folder):
+        waiting = len(Spool(folder / "outbox" / name, 1).entries())
+        dead = len(Spool(folder / "dead-letter" / name, 1).entries())
+        print(f"  {name}: {waiting} waiting, {dead} dead letter(s)")
+    return 0
+
+
+def _alerts_redeliver(args: argparse.Namespace) -> int:
+    from otel_listener.alerting.sink import destinations_on_disk, redeliver
+
+    folder = _alerts_folder(args)
+    names = args.destination or destinations_on_disk(folder)
+    moved = redeliver(folder, names)
+    print(f"moved {moved} dead letter(s) back to the outbox; the next delivery round sends them")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otel-listener", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -80,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
             cmd.add_argument("--transport", choices=("openlineage", "otlp"), help="override lineage_transport")
             cmd.add_argument("--quiet", action="store_true", help="no line per event")
+    alerts = commands.add_parser("alerts", help="alert outboxes and dead letters")
+    sub = alerts.add_subparsers(dest="action", required=True)
+    for name, func, text in (
+        ("status", _alerts_status, "show waiting messages and dead letters per destination"),
+        ("redeliver", _alerts_redeliver, "move dead letters back into the outbox"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--alerts-dir", help="alerts folder (default: from the listener configuration)")
+        cmd.set_defaults(func=func)
+        if name == "redeliver":
+            cmd.add_argument("--destination", action="append", help="only this destination (repeatable)")
     return parser
 
 

@@ -131,7 +131,7 @@ class Destination:
     @property
     def incidents(self) -> bool:
         """Destinations with incidents (PagerDuty) trigger once per dedup key and resolve it."""
-        return self.type == "pagerduty"
+        return self.type == "pagerduty" or self.options.get("renders") == "pagerduty"  # dry run acts the same
 
 
 @dataclass(frozen=True)

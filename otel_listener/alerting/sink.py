@@ -139,20 +139,31 @@ class AlertSink:
 
     def redeliver(self, name: str | None = None) -> int:
         """Move dead letters back into the outbox (oldest first); returns how many."""
-        moved = 0
-        for dest in [name] if name else list(self.dead):
+        return redeliver(self.folder, [name] if name else list(self.dead))
 
-            def back(entry: dict, d: str = dest) -> None:
-                if self.outbox[d].add({k: v for k, v in entry.items() if k != "error"}) is None:
-                    raise DeliveryError("outbox full")
 
-            result = self.dead[dest].drain(
-                back,
-                wait_for_lock=True,
-                deadline=time.monotonic() + 10,
-            )
-            moved += result.sent
-        return moved
+def destinations_on_disk(folder: Path) -> list[str]:
+    """Destinations that have an outbox or dead letters under ``folder``."""
+    names = set()
+    for part in ("outbox", "dead-letter"):
+        if (folder / part).is_dir():
+            names |= {p.name for p in (folder / part).iterdir() if p.is_dir()}
+    return sorted(names)
+
+
+def redeliver(folder: Path, names: list[str], max_bytes: int = 64 * 1024 * 1024) -> int:
+    """Move the dead letters of ``names`` back into their outboxes, oldest first (any process)."""
+    moved = 0
+    for name in names:
+        outbox = Spool(folder / "outbox" / name, max_bytes, label="alert_outbox")
+
+        def back(entry: dict, outbox: Spool = outbox) -> None:
+            if outbox.add({k: v for k, v in entry.items() if k != "error"}) is None:
+                raise DeliveryError("outbox full")
+
+        dead = Spool(folder / "dead-letter" / name, max_bytes, label="alert_dead_letter")
+        moved += dead.drain(back, wait_for_lock=True, deadline=time.monotonic() + 10).sent
+    return moved
 
 
 def make_sink(settings: Any, health: Health, folder: Path) -> AlertSink:

@@ -33,7 +33,12 @@ CURRICULUM_TAGS = {
     "52_01_04_on_task_instance_failed": ["reference", "core", "beginner", "success"],
     "52_01_05_dag_level_listeners": ["reference", "core", "intermediate", "success"],
     "52_01_06_multiple_listeners": ["reference", "core", "intermediate", "success"],
+    "52_02_02_external_notifications": ["reference", "patterns", "intermediate", "success"],
+    "52_02_04_custom_alerting": ["reference", "patterns", "intermediate", "success"],
     "52_02_06_data_lineage_events": ["reference", "patterns", "advanced", "success"],
+    "52_06_01_slack_integration": ["reference", "patterns", "intermediate", "success"],
+    "52_06_02_pagerduty_integration": ["reference", "patterns", "intermediate", "success"],
+    "52_10_01_sla_monitoring": ["reference", "patterns", "advanced", "success"],
     "52_03_01_method_signatures": ["reference", "core", "intermediate", "success"],
     "52_03_02_accessing_task_instance": ["reference", "core", "intermediate", "success"],
     "52_03_03_accessing_context": ["reference", "core", "intermediate", "success"],
@@ -586,6 +591,70 @@ def check_data_lineage_events(run: Run) -> None:
     assert by_task["publish"]["run"]["facets"]["otelListener"]["airflow"]["operator"]
 
 
+# -- alerting examples (52.2.2, 52.2.4, 52.6.1, 52.6.2, 52.10.1): dry-run previews, formats checked ---
+
+
+def check_external_notifications(run: Run) -> None:
+    out = run.ret("notify_preview")
+    assert out["sent"] == {
+        "retry (try 1 of 2)": [],
+        "success (try 2)": [],
+        "final failure": ["email", "slack"],
+        "critical final failure": ["email", "pagerduty", "slack"],
+        "recovery": ["pagerduty", "slack"],
+    }
+    assert out["email_subject"] == "[Airflow] orders.load failed"
+    assert "bad &lt;row&gt; &amp; co" in out["email_html"] and "<row>" not in out["email_html"]
+    assert "otel_listener alert (dry run)" in run.output
+    assert run.span("notify_preview").attributes["airflow.task.outcome"] == "success"
+
+
+def check_custom_alerting(run: Run) -> None:
+    assert run.ret("repeated_failures")["fired"] == [0, 0, 1, 0, 0]
+    sla = run.ret("sla_breaches")
+    assert sla["fired"] == [0, 0, 0, 0, 1, 1]
+    assert "median" in sla["details"][0] and "limit 5.0min" in sla["details"][1]
+    assert run.ret("task_patterns_aggregated") == {"before_window_end": 0, "messages": 1, "alerts": 4}
+
+
+def check_slack_integration(run: Run) -> None:
+    from alert_servers import validate_slack
+
+    out = run.ret("slack_preview")
+    assert out["routed"] == {"slack-billing": 1, "slack-data": 3}
+    assert out["suppressed"] == {"alert_rate_limited:slack-data": 2}
+    message = out["message"]
+    assert validate_slack(message) == []
+    assert "&lt;!channel&gt;" in json.dumps(message) and "<!channel>" not in json.dumps(message)
+    assert "/trace/" in json.dumps(message) and message["blocks"][0]["text"]["text"].startswith("ERROR: billing_daily")
+
+
+def check_pagerduty_integration(run: Run) -> None:
+    from alert_servers import validate_pagerduty
+
+    out = run.ret("pagerduty_preview")
+    assert out["events"] == [
+        {"event_action": "trigger", "dedup_key": "airflow/billing/charge", "severity": "critical"},
+        {"event_action": "resolve", "dedup_key": "airflow/billing/charge", "severity": None},
+        {"event_action": "trigger", "dedup_key": "airflow/reports/render", "severity": "warning"},
+    ]
+    assert out["suppressed"] == {"alert_incident_open": 2}
+    assert validate_pagerduty({"routing_key": "k" * 32, **out["first_trigger"]}) == []
+    assert out["first_trigger"]["payload"]["source"] == "airflow-prod"
+
+
+def check_sla_monitoring(run: Run) -> None:
+    assert run.ret("sla_report") == {
+        "runs": 10,
+        "within_sla": 8,
+        "compliance_pct": 80.0,
+        "median_seconds": 61.5,
+        "early_warning_hours": [5, 7, 9],
+        "breach_hours": [7, 9],
+        "digest_alerts": 2,
+    }
+
+
 @dataclass(frozen=True)
 class Example:
     check: Callable[[Run], None]
@@ -600,7 +669,12 @@ EXAMPLES = {
     "52_01_04_on_task_instance_failed": Example(check_on_task_instance_failed),
     "52_01_05_dag_level_listeners": Example(check_dag_level_listeners),
     "52_01_06_multiple_listeners": Example(check_multiple_listeners),
+    "52_02_02_external_notifications": Example(check_external_notifications),
+    "52_02_04_custom_alerting": Example(check_custom_alerting),
     "52_02_06_data_lineage_events": Example(check_data_lineage_events, env=lineage_env),
+    "52_06_01_slack_integration": Example(check_slack_integration),
+    "52_06_02_pagerduty_integration": Example(check_pagerduty_integration),
+    "52_10_01_sla_monitoring": Example(check_sla_monitoring),
     "52_03_01_method_signatures": Example(check_method_signatures),
     "52_03_02_accessing_task_instance": Example(check_accessing_task_instance),
     "52_03_03_accessing_context": Example(check_accessing_context, conf=CONTEXT_CONF),

@@ -369,6 +369,9 @@ def test_dry_run_renders_the_real_payloads_without_credentials(tmp_path):
     assert {(line["destination"], line["renders"]) for line in lines} == {("pd", "pagerduty"), ("slack", "slack")}
     pd = next(line["payload"] for line in lines if line["renders"] == "pagerduty")
     assert validate_pagerduty({"routing_key": ROUTING_KEY, **pd}) == []
+    sink.handle(failed())  # a dry run keeps the incident semantics: no second PagerDuty trigger
+    lines = (tmp_path / "dry.jsonl").read_text().splitlines()
+    assert [json.loads(line)["destination"] for line in lines].count("pd") == 1
 
 
 def test_delivery_errors_never_include_the_url(slack):
@@ -376,3 +379,20 @@ def test_delivery_errors_never_include_the_url(slack):
         slack.script = [(404, {}, "no_service")]
         post_json(slack.url, {"text": "x"}, time.monotonic() + 2)
     assert info.value.permanent and "XXXXSECRET" not in str(info.value) and "404" in str(info.value)
+
+
+def test_cli_shows_and_redelivers_dead_letters(tmp_path, slack, monkeypatch, capsys):
+    from otel_listener import cli
+
+    monkeypatch.setenv("TEST_SLACK_URL", slack.url)
+    sink = make_sink(tmp_path, slack_doc())
+    slack.script = [(400, {}, "invalid_payload")]
+    sink.handle(failed())
+    folder = str(tmp_path / "alerts")
+    assert cli.main(["alerts", "status", "--alerts-dir", folder]) == 0
+    assert "slack: 0 waiting, 1 dead letter(s)" in capsys.readouterr().out
+    assert cli.main(["alerts", "redeliver", "--alerts-dir", folder, "--destination", "slack"]) == 0
+    assert "moved 1 dead letter(s)" in capsys.readouterr().out
+    assert len(sink.outbox["slack"].entries()) == 1 and sink.dead["slack"].entries() == []
+    sink.tick()
+    assert len(slack.valid) == 1
