@@ -62,6 +62,7 @@ class SinkWorker:
         self.factory = factory
         self.sink: Sink | None = None
         self.disabled = False
+        self.missed_deadline = False  # a sink that made one flush wait the whole deadline is not waited for again
         self.health = health
         self.max_queue = max_queue
         self.tick_interval = tick_interval
@@ -184,18 +185,25 @@ class Dispatcher:
     def flush(self, timeout: float) -> bool:
         """Ask every sink to export what it holds; wait at most ``timeout`` seconds in total.
 
-        A sink whose earlier flush is still stuck (a collector that accepts but never answers)
-        is not asked again nor waited for: that would only stack deadlines at the end of a task,
-        so one process end costs at most one deadline. The other sinks still flush.
+        A sink whose earlier flush is still stuck (a collector that accepts but never answers), or
+        that once made a flush wait the whole deadline, is not asked again nor waited for: that
+        would only stack deadlines (the last hook's flush, then the exit flush), so one process
+        costs at most one deadline. The other sinks still flush.
         """
         started = time.monotonic()
         deadline = started + max(0.0, timeout)
         previous = self._pending or [None] * len(self.workers)
-        stuck = [done is not None and not done.is_set() for done in previous]
+        stuck = [
+            w.missed_deadline or (done is not None and not done.is_set())
+            for w, done in zip(self.workers, previous, strict=True)
+        ]
         fresh = [w.request_flush(deadline) for w, s in zip(self.workers, stuck, strict=True) if not s]
         self._pending = [done if s else fresh.pop(0) for done, s in zip(previous, stuck, strict=True)]
         waited = [done for done, s in zip(self._pending, stuck, strict=True) if not s]
         complete = all(done.wait(max(0.0, deadline - time.monotonic())) for done in waited)
+        for worker, done, s in zip(self.workers, self._pending, stuck, strict=True):
+            if not s and not done.is_set():
+                worker.missed_deadline = True
         outcome = "skipped_stuck" if any(stuck) else ("ok" if complete else "timeout")
         self.health.record_flush(time.monotonic() - started, outcome)
         return complete and not any(stuck)
