@@ -162,6 +162,9 @@ def preload(settings: Settings) -> None:
             names += ["otel_listener.sinks.lineage", "openlineage.client"]  # ~0.5 s of imports per process
     except Exception:
         pass
+    if alerting_wanted(settings):
+        names += ["otel_listener.alerting.sink", "yaml"]
+        names += [f"otel_listener.alerting.destinations.{d}" for d in ("slack", "pagerduty", "email", "log")]
     for name in names:
         try:
             importlib.import_module(name)
