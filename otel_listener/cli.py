@@ -5,7 +5,8 @@
 (the same ``OPENLINEAGE_*`` / ``[otel_listener]`` configuration as the listener), deleting each
 only after a confirmed send, and stops at the first failure so order is kept.
 ``otel-listener alerts status``  shows each alert destination's outbox and dead letters;
-``otel-listener alerts redeliver``  moves dead letters back into the outbox.
+``otel-listener alerts redeliver``  moves dead letters back into the outbox;
+``otel-listener alerts check [FILE]``  validates a rules file.
 """
 
 from __future__ import annotations
@@ -95,6 +96,26 @@ def _alerts_redeliver(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts_check(args: argparse.Namespace) -> int:
+    from otel_listener.alerting import rules
+    from otel_listener.config import load_settings
+
+    path = args.file or load_settings().alert_rules_file
+    if not path:
+        print("no rules file: pass one or set alert_rules_file", file=sys.stderr)
+        return 2
+    try:
+        ruleset = rules.load_file(path)
+    except rules.RulesError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    kinds = ", ".join(f"{n} ({d.type})" for n, d in ruleset.destinations.items())
+    print(f"ok: {len(ruleset.rules)} rule(s); destinations: {kinds}")
+    for rule in ruleset.rules:
+        print(f"  {rule.name}: {rule.condition.type} -> {', '.join(rule.destinations)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otel-listener", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -117,10 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (
         ("status", _alerts_status, "show waiting messages and dead letters per destination"),
         ("redeliver", _alerts_redeliver, "move dead letters back into the outbox"),
+        ("check", _alerts_check, "validate a rules file"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("--alerts-dir", help="alerts folder (default: from the listener configuration)")
         cmd.set_defaults(func=func)
+        if name == "check":
+            cmd.add_argument("file", nargs="?", help="rules file (default: alert_rules_file)")
+            continue
+        cmd.add_argument("--alerts-dir", help="alerts folder (default: from the listener configuration)")
         if name == "redeliver":
             cmd.add_argument("--destination", action="append", help="only this destination (repeatable)")
     return parser

@@ -3,6 +3,7 @@ SLA, recovery, rate limits and quiet hours, driven by an injectable clock (no sl
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -323,3 +324,41 @@ def test_env_overrides_quiet_hours_dry_run_and_jaeger_url():
     assert ruleset.rules[0].quiet_hours is not None and ruleset.rules[0].quiet_hours.start.hour == 1
     assert ruleset.destinations["s"].type == "log" and ruleset.destinations["s"].options["renders"] == "slack"
     assert ruleset.jaeger_url == "http://j:16686"
+
+
+# -- wiring: configuration, runtime, CLI ----------------------------------------------------------
+
+
+def test_alerting_is_a_sink_only_when_a_rules_file_is_set_and_a_bad_file_disables_only_it(tmp_path, caplog):
+    from otel_listener import runtime
+    from otel_listener.config import load_settings
+    from otel_listener.dispatcher import Dispatcher
+    from otel_listener.health import Health
+
+    env = {"AIRFLOW__OTEL_LISTENER__STATE_DIR": str(tmp_path), "AIRFLOW__OTEL_LISTENER__TRACES_ENABLED": "false"}
+    off = load_settings(env, lambda key: None)
+    assert "alerting" not in [n for n, _ in runtime._sink_factories(off, Health())]
+    (tmp_path / "bad.yaml").write_text("rules: [{name: x, destinations: [nowhere]}]")
+    bad = load_settings({**env, "AIRFLOW__OTEL_LISTENER__ALERT_RULES_FILE": str(tmp_path / "bad.yaml")}, lambda k: None)
+    health = Health()
+    factories = runtime._sink_factories(bad, health)
+    assert "alerting" in [n for n, _ in factories]
+    dispatcher = Dispatcher(factories, health)
+    with caplog.at_level(logging.WARNING, logger="otel_listener"):
+        for _ in range(3):
+            dispatcher.submit(task_end("failed"))
+        dispatcher.flush(2.0)  # the metrics sink may wait for its (absent) collector; bounded
+    workers = {w.name: w for w in dispatcher.workers}
+    assert workers["alerting"].disabled and not workers["metrics"].disabled
+    assert health.snapshot()["sink_errors"] == {"alerting": 1}
+    assert caplog.text.count("alerting sink disabled") == 1 and "unknown destination 'nowhere'" in caplog.text
+
+
+def test_cli_check_validates_a_rules_file(tmp_path, capsys):
+    from otel_listener import cli
+
+    assert cli.main(["alerts", "check", str(REPO / "examples" / "alert-rules.yaml")]) == 0
+    assert "ok: 5 rule(s)" in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text("rules: [{name: x, condition: sometimes, destinations: []}]")
+    assert cli.main(["alerts", "check", str(tmp_path / "bad.yaml")]) == 1
+    assert "invalid: rule 'x'.condition.type" in capsys.readouterr().err
