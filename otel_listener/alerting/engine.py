@@ -228,8 +228,9 @@ class Engine:
                     continue
                 if alert["kind"] == "resolve" and not self.store.close_incident(key):
                     continue
-            held = quiet_until(rule.quiet_hours or dest.quiet_hours, now)
-            if held is not None and alert["severity"] in (rule.quiet_hours or dest.quiet_hours).allow_severities:  # type: ignore[union-attr]
+            quiet = rule.quiet_hours or dest.quiet_hours
+            held = quiet_until(quiet, now)
+            if quiet is not None and alert["severity"] in quiet.allow_severities:
                 held = None
             if rule.aggregate_seconds > 0 or held is not None:
                 due = max(now + rule.aggregate_seconds, held or 0.0)

@@ -53,8 +53,10 @@ class StateStore(Protocol):
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
 CREATE TABLE IF NOT EXISTS failures (subject TEXT NOT NULL, at REAL NOT NULL, retry INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS failures_subject ON failures (subject, at);
+CREATE INDEX IF NOT EXISTS failures_at ON failures (at);
 CREATE TABLE IF NOT EXISTS durations (subject TEXT NOT NULL, at REAL NOT NULL, seconds REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS durations_subject ON durations (subject, at);
 CREATE TABLE IF NOT EXISTS status (subject TEXT PRIMARY KEY, failing INTEGER NOT NULL, since REAL NOT NULL);
