@@ -25,6 +25,7 @@ log = logging.getLogger("otel_listener")
 
 MAX_BACKOFF = 60.0
 IDLE_POLL = 5.0
+DOWN_MARK_MIN = 30.0  # how long other processes skip waiting after a failed send
 
 
 class LineageSink:
@@ -66,10 +67,17 @@ class LineageSink:
             self._request(force=False)
 
     def flush(self, timeout: float) -> None:
-        """Wait (at most ``timeout``) for one send round that saw everything spooled so far."""
+        """Wait (at most ``timeout``) for one send round that saw everything spooled so far.
+
+        Everything is already safe in the spool when this runs, so while the backend is known to
+        be down (in this process, or in any process of this host recently) there is nothing to
+        wait for: the events stay on disk for the next send round or ``lineage replay``.
+        """
         if not self.active:
             return
         target = self._request(force=True)
+        if self._failures or self._backend_down():
+            return  # a send round is asked for, but nobody waits for a backend known to be down
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._completed < target:
@@ -120,7 +128,9 @@ class LineageSink:
         result = self.spool.drain(sender.send, deadline=now + 30.0, wait_for_lock=True)
         if result.failed:
             self._failures += 1
-            self._retry_at = time.monotonic() + min(MAX_BACKOFF, 2.0 ** min(self._failures, 6))
+            backoff = min(MAX_BACKOFF, 2.0 ** min(self._failures, 6))
+            self._retry_at = time.monotonic() + backoff
+            self._mark_backend_down(backoff)
             self.health.warn_once(
                 "lineage:send",
                 "otel_listener: lineage backend unreachable (%s via %s); %d event(s) kept in %s for replay",
@@ -131,8 +141,29 @@ class LineageSink:
             )
         elif result.sent:
             self._failures, self._retry_at = 0, 0.0
+            self._mark_backend_down(0)
         if self._failures == 0:
             self.spool.sweep_stale()
+
+    @property
+    def _down_marker(self) -> Any:
+        return self.spool.folder / ".backend-down-until"
+
+    def _mark_backend_down(self, seconds: float) -> None:
+        """Tell the other processes of this host not to wait for a backend that just failed."""
+        try:
+            if seconds > 0:
+                self._down_marker.write_text(f"{time.time() + max(seconds, DOWN_MARK_MIN):.3f}")
+            else:
+                self._down_marker.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def _backend_down(self) -> bool:
+        try:
+            return float(self._down_marker.read_text()) > time.time()
+        except (OSError, ValueError):
+            return False
 
     def _get_sender(self) -> Sender | None:
         if self._sender is None:

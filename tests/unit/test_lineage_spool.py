@@ -154,10 +154,31 @@ def test_sink_spools_while_the_backend_is_down_and_delivers_each_once_in_order_w
     sink.flush(2.0)
     assert backend.got == [] and len(sink.spool.entries()) == 5
     backend.up = True
-    sink.handle(_event(5))  # a later event retries (forced by the flush below, past the backoff)
+    sink.handle(_event(5))  # a later event retries (a flush forces a round past the backoff)
+    started = time.monotonic()
     sink.flush(5.0)
+    assert time.monotonic() - started < 0.5  # the backend was down just now: the flush does not wait for it
+    deadline = time.monotonic() + 10
+    while len(backend.got) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert [e["run"]["facets"]["otelListener"]["airflow"]["runId"] for e in backend.got] == [f"r{i}" for i in range(6)]
     assert sink.spool.entries() == []
+
+
+def test_other_processes_do_not_wait_for_a_backend_that_just_failed(tmp_path):
+    backend = Backend()
+    backend.up = False
+    first = LineageSink(Spool(tmp_path, 10**8), Health(), "airflow", lambda: backend, provider_state=(False, False))
+    first.handle(_event(0))
+    first.flush(2.0)
+    assert len(first.spool.entries()) == 1
+    backend.hang.set()  # even a backend that would now hang costs the next process nothing
+    second = LineageSink(Spool(tmp_path, 10**8), Health(), "airflow", lambda: backend, provider_state=(False, False))
+    second.handle(_event(1))
+    started = time.monotonic()
+    second.flush(2.0)
+    assert time.monotonic() - started < 0.3
+    assert len(second.spool.entries()) == 2  # both safe on disk for a later round or replay
 
 
 def test_sink_flush_is_bounded_by_its_timeout_with_a_hanging_backend(tmp_path):
