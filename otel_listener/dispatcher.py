@@ -77,6 +77,7 @@ class SinkWorker:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_tick = time.monotonic() + self.tick_interval
+        self._stopped = False
 
     def submit(self, event: Event) -> None:
         if self.disabled:
@@ -122,12 +123,22 @@ class SinkWorker:
             self.health.warn_once(f"disabled:{self.name}", "otel_listener: %s sink disabled in this process", self.name)
             self._release_flushes()
             return
-        while True:
+        while not self._stopped:
             self._wake.acquire(timeout=max(0.0, self._next_tick - time.monotonic()))
             self._drain()
             if time.monotonic() >= self._next_tick:
                 self._next_tick = time.monotonic() + self.tick_interval
                 self._guard("tick", self.sink.tick)
+
+    def stop(self) -> None:
+        """End the thread after its current item (no more ticks or exports); pending flushes complete."""
+        self._stopped = True
+        self.disabled = True
+        self._release_flushes()
+        try:
+            self._wake.release()
+        except RuntimeError:
+            pass  # already signalled
 
     def _release_flushes(self) -> None:
         """Nobody may wait on a disabled sink: complete every pending flush request."""
@@ -156,7 +167,8 @@ class SinkWorker:
         try:
             func(*args)
         except Exception as exc:
-            self.health.count_sink_error(self.name, exc)
+            if not self._stopped:  # a retired dispatcher's last export is nobody's incident
+                self.health.count_sink_error(self.name, exc)
 
 
 class Dispatcher:
@@ -213,3 +225,9 @@ class Dispatcher:
         if not self._closed:
             self.flush(timeout)
             self._closed = True
+
+    def stop(self) -> None:
+        """Retire this dispatcher without a flush: its threads end, nothing is exported any more."""
+        self._closed = True
+        for worker in self.workers:
+            worker.stop()

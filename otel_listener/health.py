@@ -27,6 +27,7 @@ class Health:
         self.sink_errors: Counter[str] = Counter()
         self.hook_errors: Counter[str] = Counter()
         self.flushes: list[tuple[float, str]] = []
+        self.lines_logged: Counter[str] = Counter()  # per incident key: how many log lines it cost
         self._last_logged: dict[str, float] = {}
 
     def count_event(self, kind: str) -> None:
@@ -43,7 +44,7 @@ class Health:
     def count_sink_error(self, sink: str, exc: BaseException) -> None:
         with self._lock:
             self.sink_errors[sink] += 1
-        self.warn_once(f"sink:{sink}:{type(exc).__name__}", "otel_listener: sink %s failed: %s", sink, _describe(exc))
+        self.warn_once(f"sink:{sink}", "otel_listener: sink %s failed: %s", sink, _describe(exc))
 
     def count_hook_error(self, hook: str, exc: BaseException) -> None:
         with self._lock:
@@ -86,6 +87,7 @@ class Health:
             if last is not None and now - last < LOG_INTERVAL_SECONDS:
                 return
             self._last_logged[key] = now
+            self.lines_logged[key] += 1
         try:
             log.warning(msg, *args)
         except Exception:  # a broken logging handler must not escape either

@@ -197,11 +197,13 @@ def get() -> Runtime | None:
 
 
 def install(runtime: Runtime | None) -> None:
-    """Replace the process runtime (tests, and the fork handler)."""
+    """Replace the process runtime (tests, testing kits); the replaced one's threads are stopped."""
     global _runtime, _disabled_settings
     with _lock:
-        _runtime = runtime
+        previous, _runtime = _runtime, runtime
         _disabled_settings = None
+    if previous is not None and previous is not runtime:
+        previous.dispatcher.stop()
 
 
 def _after_fork_in_child() -> None:

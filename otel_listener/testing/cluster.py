@@ -14,8 +14,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,3 +266,16 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def running_cluster(
+    dags_folder: Path, env: Mapping[str, str], dag_ids: Iterable[str] = (), prefix: str = "otel-cluster-"
+) -> Iterator[Cluster]:
+    """A fresh home in a temporary folder, migrated, a started cluster, ``dag_ids`` parsed; stopped after."""
+    home = AirflowHome(Path(tempfile.mkdtemp(prefix=prefix)), dags_folder, extra_env=env)
+    home.migrate()
+    with Cluster(home) as cluster:
+        for dag_id in dag_ids:
+            cluster.wait_for_dag(dag_id)
+        yield cluster

@@ -15,7 +15,7 @@ from otlp_receiver import Receiver
 from integration.shape import assert_otel_shape_trace, expected_outcome_counts, spans_of_run
 from otel_listener import ids
 from otel_listener.events import RunRef
-from otel_listener.testing.cluster import AirflowHome, Cluster
+from otel_listener.testing.cluster import running_cluster
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 EXTERNAL = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -24,23 +24,15 @@ EXTERNAL = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 @pytest.fixture(scope="module")
 def live():
     receiver = Receiver().start()
-    home = AirflowHome(
-        Path(__import__("tempfile").mkdtemp(prefix="otel-cluster-")),
-        DAGS,
-        extra_env={
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "AIRFLOW__OTEL_LISTENER__METRIC_EXPORT_INTERVAL": "1",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        },
-    )
-    home.migrate()
-    cluster = Cluster(home).start()
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "AIRFLOW__OTEL_LISTENER__METRIC_EXPORT_INTERVAL": "1",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    }
     try:
-        for dag_id in ("otel_shape", "otel_consumer", "otel_simple"):
-            cluster.wait_for_dag(dag_id)
-        yield cluster, receiver
+        with running_cluster(DAGS, env, ("otel_shape", "otel_consumer", "otel_simple")) as cluster:
+            yield cluster, receiver
     finally:
-        cluster.stop()
         receiver.stop()
 
 

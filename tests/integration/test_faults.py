@@ -9,7 +9,6 @@ keeps scheduling, and the listener says what happened without failing anything.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from otlp_receiver import Receiver
 
 from integration.shape import spans_of_run
-from otel_listener.testing.cluster import AirflowHome, Cluster
+from otel_listener.testing.cluster import Cluster, running_cluster
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
@@ -25,23 +24,15 @@ DAGS = Path(__file__).resolve().parents[1] / "dags"
 @pytest.fixture(scope="module")
 def live():
     receiver = Receiver().start()
-    home = AirflowHome(
-        Path(tempfile.mkdtemp(prefix="otel-faults-")),
-        DAGS,
-        extra_env={
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "AIRFLOW__OTEL_LISTENER__METRIC_EXPORT_INTERVAL": "1",
-            "AIRFLOW__OTEL_LISTENER__FLUSH_TIMEOUT": "1",
-        },
-    )
-    home.migrate()
-    cluster = Cluster(home).start()
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "AIRFLOW__OTEL_LISTENER__METRIC_EXPORT_INTERVAL": "1",
+        "AIRFLOW__OTEL_LISTENER__FLUSH_TIMEOUT": "1",
+    }
     try:
-        for dag_id in ("otel_killed", "otel_simple", "otel_slow"):
-            cluster.wait_for_dag(dag_id)
-        yield cluster, receiver
+        with running_cluster(DAGS, env, ("otel_killed", "otel_simple", "otel_slow"), "otel-faults-") as cluster:
+            yield cluster, receiver
     finally:
-        cluster.stop()
         receiver.stop()
 
 

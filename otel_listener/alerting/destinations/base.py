@@ -152,6 +152,20 @@ def post_json(
     raise last or DeliveryError("deadline reached before the first attempt")
 
 
+class HttpDestination:
+    """A destination that renders alerts into JSON payloads and POSTs them (Slack, PagerDuty)."""
+
+    type = "http"
+
+    def __init__(
+        self, name: str, options: dict[str, Any], jaeger_url: str = "", post: Callable[..., Any] | None = None
+    ) -> None:
+        self.name = name
+        self.options = options
+        self.jaeger_url = jaeger_url
+        self.post = post or post_json
+
+
 class CircuitBreaker:
     """Closed -> open after ``threshold`` consecutive failures; half-open after ``cooldown``."""
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import socket
 from datetime import datetime, timezone
-from typing import Any
 
-from otel_listener.alerting.destinations.base import jaeger_link, post_json, secret, truncate
+from otel_listener.alerting.destinations.base import HttpDestination, jaeger_link, secret, truncate
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY = 1024
@@ -33,14 +32,8 @@ def _summary(alert: dict, count: int) -> str:
     return truncate(text, SUMMARY)
 
 
-class PagerDutyDestination:
+class PagerDutyDestination(HttpDestination):
     type = "pagerduty"
-
-    def __init__(self, name: str, options: dict[str, Any], jaeger_url: str = "", post=post_json) -> None:
-        self.name = name
-        self.options = options
-        self.jaeger_url = jaeger_url
-        self.post = post
 
     def render(self, alerts: list[dict]) -> list[dict]:
         """One event per incident key and action; the newest alert of a batch describes it."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_listener.alerting.destinations.base import jaeger_link, post_json, secret, truncate
+from otel_listener.alerting.destinations.base import HttpDestination, jaeger_link, secret, truncate
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
@@ -82,14 +82,8 @@ def _links(alert: dict, jaeger: str) -> dict | None:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate("  ·  ".join(parts), SECTION_TEXT)}]}
 
 
-class SlackDestination:
+class SlackDestination(HttpDestination):
     type = "slack"
-
-    def __init__(self, name: str, options: dict[str, Any], jaeger_url: str = "", post=post_json) -> None:
-        self.name = name
-        self.options = options
-        self.jaeger_url = jaeger_url
-        self.post = post
 
     def render(self, alerts: list[dict]) -> list[dict]:
         icon = ICONS.get(alerts[0]["severity"], "")
