@@ -98,3 +98,22 @@ class OrmTaskInstance:
     rendered_map_index: str | None = None
     dag_run: OrmDagRun | None = None
     task: Any = None
+
+
+class RecordingSink:
+    """A sink that keeps what it is given (the dispatcher's Sink protocol)."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.flushes = 0
+
+    def handle(self, event: Any) -> None:
+        self.events.append(event)
+
+    def flush(self, timeout: float) -> None:
+        self.flushes += 1
+
+    def tick(self) -> None:
+        pass

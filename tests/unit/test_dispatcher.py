@@ -1,6 +1,8 @@
 import threading
 import time
 
+from fakes import RecordingSink as Recording
+
 from otel_listener.dispatcher import Dispatcher
 from otel_listener.events import EventKind, LifecycleEvent
 from otel_listener.health import Health
@@ -8,23 +10,6 @@ from otel_listener.health import Health
 
 def ev(i=0):
     return LifecycleEvent(EventKind.COMPONENT_STARTING, f"c{i}")
-
-
-class Recording:
-    name = "recording"
-
-    def __init__(self):
-        self.events = []
-        self.flushes = 0
-
-    def handle(self, event):
-        self.events.append(event)
-
-    def flush(self, timeout):
-        self.flushes += 1
-
-    def tick(self):
-        pass
 
 
 class Raising(Recording):

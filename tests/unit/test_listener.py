@@ -3,7 +3,7 @@
 import inspect
 import time
 
-from fakes import OrmDagRun, RuntimeTaskInstance
+from fakes import OrmDagRun, RecordingSink, RuntimeTaskInstance
 
 from otel_listener import adapter, runtime
 from otel_listener.config import Settings
@@ -12,24 +12,8 @@ from otel_listener.health import Health
 from otel_listener.listener import OtelListener, listener
 
 
-class Recording:
-    name = "recording"
-
-    def __init__(self):
-        self.events, self.flushes = [], 0
-
-    def handle(self, event):
-        self.events.append(event)
-
-    def flush(self, timeout):
-        self.flushes += 1
-
-    def tick(self):
-        pass
-
-
 def install(settings=None):
-    sink, health = Recording(), Health()
+    sink, health = RecordingSink(), Health()
     runtime.install(runtime.Runtime(settings or Settings(), health, Dispatcher([("recording", lambda: sink)], health)))
     return sink, health
 
